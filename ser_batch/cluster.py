@@ -1,0 +1,97 @@
+"""The one place that makes or connects a Dask client, and follows submitted work with a progress bar."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from distributed import Client, Future, LocalCluster, as_completed
+
+from ser_batch.errors import ConfigError
+
+WORKER_ENV = {
+    # One BLAS/OpenMP thread per worker process: Dask supplies the parallelism, oversubscription only slows it.
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+}
+
+RETRIES = 2
+"""Each task is retried this often when its worker dies: tasks are idempotent, so a retry never duplicates rows."""
+
+
+@contextmanager
+def dask_client(
+    scheduler: str | None = None,
+    workers: int | None = None,
+    dashboard: str | None = ":8787",
+    echo: Callable[[str], None] | None = None,
+) -> Iterator[Client]:
+    """A client on ``scheduler`` (``tcp://HOST:PORT``), or on a LocalCluster of ``workers`` processes.
+
+    The local default is one single-threaded worker process per core, which suits the GIL-bound audio work.
+    """
+    say = echo or (lambda _msg: None)
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except OSError as exc:
+            raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+        say(f"Dask: connected to {scheduler}; dashboard {client.dashboard_link}")
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    n = workers or os.cpu_count() or 1
+    if n < 1:
+        raise ConfigError("--workers must be at least 1")
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=dashboard,
+        silence_logs=logging.ERROR,
+        env=WORKER_ENV,
+    )
+    client = Client(cluster)
+    say(f"Dask: local cluster of {n} worker processes; dashboard {client.dashboard_link}")
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def follow(
+    futures: Sequence[Future],
+    total: float,
+    weights: dict[str, float],
+    unit: str,
+    show: bool = True,
+) -> Iterator[tuple[Future, Any, BaseException | None]]:
+    """Yield (future, result, error) as tasks finish, advancing a progress bar by each task's weight."""
+    bar = _bar(total, unit, show)
+    try:
+        for fut in as_completed(futures):
+            try:
+                result, error = fut.result(), None
+            except Exception as exc:  # a task that failed after its retries: the caller turns it into error rows
+                result, error = None, exc
+            bar.update(weights.get(fut.key, 0))
+            yield fut, result, error
+    finally:
+        bar.close()
+
+
+def _bar(total: float, unit: str, show: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, disable=not show, file=sys.stderr, dynamic_ncols=True, unit_scale=True)

@@ -1,0 +1,196 @@
+"""Labels and speakers from corpus file layouts (path strings only; no audio is opened here).
+
+Known layouts, in detection order: RAVDESS, CREMA-D, TESS, SAVEE, EmoDB, and generic (a folder per label, or a
+CSV manifest ``path,label[,speaker]``). Each corpus module documents its label table. A file whose name fits no
+layout, or fits one but has a bad field, is reported as a failure with the reason -- never guessed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ser_batch.corpora.base import Corpus, Labels, display, fail
+from ser_batch.corpora.cremad import CREMAD
+from ser_batch.corpora.emodb import EMODB
+from ser_batch.corpora.generic import GENERIC, read_manifest
+from ser_batch.corpora.ravdess import RAVDESS
+from ser_batch.corpora.savee import SAVEE
+from ser_batch.corpora.tess import TESS
+from ser_batch.errors import CorpusError
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "CORPORA",
+    "CatalogEntry",
+    "CatalogFailure",
+    "Corpus",
+    "Labels",
+    "detect",
+    "discover",
+    "get_corpus",
+    "parse",
+    "read_manifest",
+]
+
+_DETECTION_ORDER: tuple[Corpus, ...] = (RAVDESS, CREMAD, TESS, SAVEE, EMODB, GENERIC)
+CORPORA: dict[str, Corpus] = {c.name: c for c in _DETECTION_ORDER}
+"""Corpus name -> corpus object, in detection order."""
+
+AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3")
+"""File extensions (matched case-insensitively) that `discover` picks up in folders."""
+
+_MANIFEST_EXTENSION = ".csv"
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A file with its labels."""
+
+    path: Path
+    labels: Labels
+
+
+@dataclass(frozen=True)
+class CatalogFailure:
+    """A file that could not be labelled, and why."""
+
+    path: Path
+    reason: str
+
+
+def get_corpus(name: str) -> Corpus:
+    """The corpus object called `name`; `CorpusError` listing the known names when there is none."""
+    try:
+        return CORPORA[name]
+    except KeyError:
+        raise CorpusError(f"unknown corpus {name!r}; known corpora: {', '.join(CORPORA)}") from None
+
+
+def detect(path: Path) -> Corpus | None:
+    """The first corpus, in `CORPORA` order, whose `match` accepts `path`; None when none does."""
+    path = Path(path)
+    for corpus in CORPORA.values():
+        if corpus.match(path):
+            return corpus
+    return None
+
+
+def parse(path: Path, corpus: str | None = None) -> Labels:
+    """Labels of one file, from the forced `corpus` or the corpus detected from its name.
+
+    Raises `CorpusError` when the name does not fit (the forced corpus, or any known layout), a field is invalid,
+    or `corpus` is not a known name.
+    """
+    path = Path(path)
+    if corpus is not None:
+        return get_corpus(corpus).parse(path)
+    found = detect(path)
+    if found is None:
+        raise fail(
+            path,
+            f"no known corpus layout matches {display(path.name)}; "
+            "use --corpus or a CSV manifest path,label[,speaker]",
+        )
+    return found.parse(path)
+
+
+def discover(
+    roots: Sequence[Path | str], corpus: str | None = None
+) -> tuple[list[CatalogEntry], list[CatalogFailure]]:
+    """Find and label audio files under `roots`; returns (entries, failures), each sorted by path.
+
+    Each root is a folder (walked recursively without following symlinked folders, so link loops end; files
+    with `AUDIO_EXTENSIONS`, any case; names starting with '.' skipped), a CSV manifest (``.csv``, read with
+    `read_manifest`; its rows carry their own labels, `corpus` does not apply; rows whose file is missing become
+    failures), or a single audio file. Files whose name does not parse become failures with the reason. Paths
+    are absolute but symlinks are not resolved. A file found twice is listed once; found twice with different
+    labels, it is a failure. Raises `CorpusError` for a root that does not exist or is none of these, and for an
+    unknown `corpus`.
+    """
+    root_list: list[Path | str] = [roots] if isinstance(roots, (str, Path)) else list(roots)
+    forced = get_corpus(corpus) if corpus is not None else None
+    labelled: dict[str, Labels] = {}
+    failed: dict[str, str] = {}
+    conflicted: set[str] = set()
+
+    def add(path: str, outcome: Labels | str) -> None:
+        """Record a result; labels beat a failure, two different labels make a failure."""
+        if isinstance(outcome, str):
+            if path not in labelled:
+                failed.setdefault(path, outcome)
+            return
+        if path in conflicted:
+            return
+        known = labelled.get(path)
+        if known is None:
+            failed.pop(path, None)
+            labelled[path] = outcome
+        elif known != outcome:
+            del labelled[path]
+            conflicted.add(path)
+            failed[path] = (
+                f"{display(path)}: labelled twice with different labels "
+                f"({known.corpus} {known.label} {known.speaker}; {outcome.corpus} {outcome.label} {outcome.speaker})"
+            )
+
+    def label_file(path: str) -> None:
+        """Label one file by its name (forced or detected corpus); a `CorpusError` becomes a failure."""
+        try:
+            add(path, forced.parse(Path(path)) if forced is not None else parse(Path(path)))
+        except CorpusError as exc:
+            add(path, str(exc))
+
+    for root in root_list:
+        root_str = os.path.abspath(os.fspath(root))
+        if not os.path.exists(root_str):
+            raise CorpusError(f"{display(root)}: no such file or folder")
+        if os.path.isdir(root_str):
+            for path in _walk_audio(root_str, add):
+                label_file(path)
+        elif root_str.lower().endswith(_MANIFEST_EXTENSION):
+            for path_obj, labels in read_manifest(Path(root_str)):
+                path = os.fspath(path_obj)
+                if os.path.isfile(path):
+                    add(path, labels)
+                else:
+                    add(
+                        path,
+                        f"{display(path)}: listed in manifest {display(root_str)} line "
+                        f"{labels.fields.get('line', '?')} but no such file",
+                    )
+        elif os.path.splitext(root_str)[1].lower() in AUDIO_EXTENSIONS:
+            label_file(root_str)
+        else:
+            raise CorpusError(
+                f"{display(root)}: not a folder, a CSV manifest (.csv) or an audio file "
+                f"({', '.join(AUDIO_EXTENSIONS)})"
+            )
+
+    entries = [CatalogEntry(Path(p), labelled[p]) for p in sorted(labelled)]
+    failures = [CatalogFailure(Path(p), failed[p]) for p in sorted(failed)]
+    return entries, failures
+
+
+def _walk_audio(root: str, on_failure: Callable[[str, str], None]) -> list[str]:
+    """Absolute paths of non-hidden audio files under `root`, without following symlinked folders.
+
+    Folders that cannot be listed are reported to `on_failure` instead of being skipped silently.
+    """
+
+    def onerror(exc: OSError) -> None:
+        where = exc.filename if exc.filename is not None else root
+        on_failure(os.fspath(where), f"{display(where)}: cannot list folder: {exc.strerror or exc}")
+
+    found: list[str] = []
+    for folder, dirnames, filenames in os.walk(root, followlinks=False, onerror=onerror):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
+                found.append(os.path.join(folder, name))
+    return found
+

@@ -1,0 +1,325 @@
+"""The extract job: corpora -> catalog -> Dask tasks over file batches -> Parquet feature shards.
+
+Each task reads its files, computes the original and augmented rows, and writes its own shard (workers write;
+the client only gathers per-file status). Shards are named by a fingerprint of their inputs and settings, so a
+rerun skips the ones already written and a retried task rewrites the same file: no row is lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ser_batch import audio, corpora, features, shards
+from ser_batch.augment import AugmentSettings, augment
+from ser_batch.cluster import RETRIES, dask_client, follow
+from ser_batch.errors import ConfigError, SerBatchError
+from ser_batch.features import FeatureSettings
+
+FILES_PER_SHARD = 128
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One input file with its parsed labels and the stat facts that fingerprint it."""
+
+    path: str
+    recording_id: str
+    corpus: str
+    speaker: str
+    label: str
+    fields: str  # JSON of corpus-specific fields
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """One Dask task: a batch of files and the shard name their rows go to."""
+
+    index: int
+    name: str
+    files: tuple[FileTask, ...]
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    """What an extract run did, for the summary line and for tests."""
+
+    out: Path
+    files_ok: int
+    files_failed: int
+    rows: int
+    shards: int
+    shards_skipped: int
+    seconds: float
+
+
+def recording_id(path: str) -> str:
+    """Stable id of a recording: hash of its path, size and modification time."""
+    try:
+        st = os.stat(path)
+        facts = f"{path}\0{st.st_size}\0{st.st_mtime_ns}"
+    except OSError:
+        facts = f"{path}\0missing"
+    return hashlib.sha256(facts.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def plan_shards(
+    entries: Sequence[corpora.CatalogEntry],
+    feature_settings: FeatureSettings,
+    augment_settings: AugmentSettings | None,
+    files_per_shard: int = FILES_PER_SHARD,
+) -> list[ShardPlan]:
+    """Batch files (in path order) into shards named by the fingerprint of their inputs and the settings."""
+    if files_per_shard < 1:
+        raise ConfigError("--files-per-shard must be at least 1")
+    settings_fp = _settings_fingerprint(feature_settings, augment_settings)
+    tasks = [
+        FileTask(
+            path=str(e.path),
+            recording_id=recording_id(str(e.path)),
+            corpus=e.labels.corpus,
+            speaker=e.labels.speaker,
+            label=e.labels.label,
+            fields=json.dumps(dict(e.labels.fields), sort_keys=True),
+        )
+        for e in sorted(entries, key=lambda e: str(e.path))
+    ]
+    plans = []
+    for i in range(0, len(tasks), files_per_shard):
+        batch = tuple(tasks[i : i + files_per_shard])
+        h = hashlib.sha256(settings_fp.encode())
+        for t in batch:
+            h.update(t.recording_id.encode())
+        plans.append(ShardPlan(i // files_per_shard, f"part-{i // files_per_shard:05d}-{h.hexdigest()[:12]}.parquet", batch))
+    return plans
+
+
+def extract_file(
+    task: FileTask, feature_settings: FeatureSettings, augment_settings: AugmentSettings | None
+) -> tuple[list[dict[str, Any]], np.ndarray, audio.AudioInfo]:
+    """Rows and features (original first, then each augmentation) of one file; raises AudioError when unusable."""
+    fs = feature_settings
+    win = audio.read_window(task.path, fs.sample_rate, fs.offset_s, fs.duration_s, min_samples=fs.frame_length)
+    signals = [win.samples]
+    kinds: list[tuple[str, float | None]] = [("none", None)]
+    for kind in augment_settings.kinds if augment_settings else ():
+        y, param = augment(win.samples, fs.sample_rate, kind, augment_settings, task.recording_id)  # type: ignore[arg-type]
+        signals.append(y)
+        kinds.append((kind, param))
+    feats = features.compute(np.stack(signals), fs.sample_rate, fs)
+    base = {
+        "recording_id": task.recording_id,
+        "path": task.path,
+        "corpus": task.corpus,
+        "speaker": task.speaker,
+        "label": task.label,
+        "pad_s": win.pad_s,
+        "feature_set": fs.name,
+        "feature_version": fs.version,
+    }
+    rows = [{**base, "augmentation": k, "aug_param": p} for k, p in kinds]
+    return rows, feats, win.info
+
+
+def extract_shard(
+    plan: ShardPlan, out: str, feature_settings: FeatureSettings, augment_settings: AugmentSettings | None
+) -> dict[str, int]:
+    """The Dask task: extract every file of ``plan``, write its file table and then its shard, atomically."""
+    fs = feature_settings
+    rows: list[dict[str, Any]] = []
+    feats: list[np.ndarray] = []
+    files: list[dict[str, Any]] = []
+    for task in plan.files:
+        rec = {
+            "recording_id": task.recording_id, "path": task.path, "corpus": task.corpus, "speaker": task.speaker,
+            "label": task.label, "fields": task.fields, "status": "ok", "stage": None, "reason": None,
+            "duration_s": None, "sample_rate": None, "channels": None, "rows": 0,
+        }  # fmt: skip
+        try:
+            r, x, info = extract_file(task, fs, augment_settings)
+        except SerBatchError as exc:
+            rec.update(status="error", stage="decode", reason=str(exc))
+        except Exception as exc:  # a bug or an odd file must cost one row, never the batch
+            rec.update(status="error", stage="features", reason=f"{type(exc).__name__}: {exc}")
+        else:
+            rows.extend(r)
+            feats.append(x)
+            rec.update(duration_s=info.duration_s, sample_rate=info.sample_rate, channels=info.channels, rows=len(r))
+        files.append(rec)
+    root = Path(out)
+    shards.write_table_atomic(pa.Table.from_pylist(files, schema=shards.FILE_SCHEMA), root / "files" / plan.name)
+    x = np.concatenate(feats) if feats else np.zeros((0, *fs.shape), np.float32)
+    table = shards.rows_to_table(rows, x, shards.shard_schema(*fs.shape))
+    shards.write_table_atomic(table, root / "shards" / plan.name)
+    return {"files": len(plan.files), "ok": sum(f["status"] == "ok" for f in files), "rows": len(rows)}
+
+
+def extract(
+    roots: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    corpus: str | None = None,
+    feature_settings: FeatureSettings = FeatureSettings(),
+    augment_settings: AugmentSettings | None = AugmentSettings(),
+    files_per_shard: int = FILES_PER_SHARD,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] | None = None,
+) -> ExtractResult:
+    """Find audio under ``roots``, extract features (and augmented copies) in parallel, write shards to ``out``.
+
+    Reruns with the same inputs and settings skip finished shards; an ``out`` made with other settings is refused.
+    """
+    t0 = time.perf_counter()
+    say = echo or (lambda _m: None)
+    out_dir = Path(out)
+    entries, failures = corpora.discover([Path(r) for r in roots], corpus=corpus)
+    plans = plan_shards(entries, feature_settings, augment_settings, files_per_shard)
+    settings = _settings_dict(feature_settings, augment_settings)
+    _claim_output(out_dir, settings)
+    for sub in ("shards", "files"):
+        shards.remove_temporaries(out_dir / sub)
+    todo = [p for p in plans if not _shard_done(out_dir, p.name)]
+    say(f"Found {len(entries)} audio files ({len(failures)} unparsed) in {len(plans)} shards; {len(plans) - len(todo)} already done.")
+    task_errors: dict[str, str] = {}
+    if todo:
+        with dask_client(scheduler, workers, echo=say) as client:
+            futures = [
+                client.submit(
+                    extract_shard, p, str(out_dir), feature_settings, augment_settings,
+                    key=f"extract-{p.name}", retries=RETRIES, pure=False,
+                )
+                for p in todo
+            ]  # fmt: skip
+            weights = {f.key: len(p.files) for f, p in zip(futures, todo)}
+            by_key = {f.key: p for f, p in zip(futures, todo)}
+            for fut, _res, err in follow(futures, sum(weights.values()), weights, "files", progress):
+                if err is not None:
+                    task_errors[by_key[fut.key].name] = f"{type(err).__name__}: {err}"
+    result = _finish(out_dir, plans, failures, settings, task_errors)
+    return ExtractResult(**result, out=out_dir, shards_skipped=len(plans) - len(todo), seconds=time.perf_counter() - t0)
+
+
+def _settings_dict(fs: FeatureSettings, aug: AugmentSettings | None) -> dict[str, Any]:
+    return {"features": fs.to_dict(), "augment": aug.to_dict() if aug else None}
+
+
+def _settings_fingerprint(fs: FeatureSettings, aug: AugmentSettings | None) -> str:
+    return hashlib.sha256(json.dumps(_settings_dict(fs, aug), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _claim_output(out: Path, settings: dict[str, Any]) -> None:
+    """Refuse an output made with other settings; otherwise record ours before any shard is written."""
+    path = out / shards.MANIFEST
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if old.get("format") != shards.MANIFEST_FORMAT:
+            raise ConfigError(f"{out} holds a {shards.MANIFEST} that is not ser-batch's; choose another --out")
+        if old.get("settings") != settings:
+            diff = _diff(old.get("settings", {}), settings)
+            raise ConfigError(
+                f"{out} holds shards made with other settings ({diff}); use another --out or delete {out}"
+            )
+        if old.get("complete"):
+            old["complete"] = False
+            shards.write_json_atomic(old, path)
+        return
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out} is not empty and is no ser-batch shard directory; choose another --out")
+    shards.write_json_atomic(_manifest_base(settings) | {"complete": False, "shards": []}, path)
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str:
+    parts = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            inner = _diff(a, b, f"{prefix}{key}.")
+            if inner:
+                parts.append(inner)
+        elif a != b:
+            parts.append(f"{prefix}{key}: {a!r} there, {b!r} now")
+    return "; ".join(parts)
+
+
+def _shard_done(out: Path, name: str) -> bool:
+    return (out / "shards" / name).is_file() and (out / "files" / name).is_file()
+
+
+def _manifest_base(settings: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "format": shards.MANIFEST_FORMAT,
+        "version": shards.MANIFEST_VERSION,
+        "settings": settings,
+        "versions": {pkg: version(pkg) for pkg in ("ser-batch", "librosa", "numpy", "soxr", "soundfile")},
+    }
+
+
+def _finish(
+    out: Path,
+    plans: list[ShardPlan],
+    failures: Sequence[corpora.CatalogFailure],
+    settings: dict[str, Any],
+    task_errors: dict[str, str],
+) -> dict[str, int]:
+    """Merge per-shard file tables into catalog and errors, drop stale shards, and write the final manifest."""
+    done = [p for p in plans if _shard_done(out, p.name)]
+    wanted = {p.name for p in done}
+    for sub in ("shards", "files"):
+        for stale in (out / sub).glob("part-*.parquet") if (out / sub).is_dir() else ():
+            if stale.name not in wanted:
+                stale.unlink()
+    frames = [pd.read_parquet(out / "files" / p.name) for p in done]
+    files = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=shards.FILE_SCHEMA.names)
+    lost = [
+        {"path": t.path, "stage": "task", "reason": f"its batch failed: {task_errors.get(p.name, 'unknown')}"}
+        for p in plans if p.name not in wanted for t in p.files
+    ]  # fmt: skip
+    errors = pd.DataFrame(
+        [{"path": str(f.path), "stage": "catalog", "reason": f.reason} for f in failures]
+        + files.loc[files["status"] == "error", ["path", "stage", "reason"]].to_dict("records")
+        + lost,
+        columns=shards.ERROR_SCHEMA.names,
+    )
+    shards.write_table_atomic(pa.Table.from_pandas(errors, schema=shards.ERROR_SCHEMA, preserve_index=False), out / "errors.parquet")
+    shards.write_table_atomic(_catalog(files), out / "catalog.parquet")
+    shard_rows = files.groupby(files["path"].map({t.path: p.name for p in done for t in p.files}))["rows"].sum()
+    manifest = _manifest_base(settings) | {
+        "complete": True,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "inputs_fingerprint": hashlib.sha256("".join(sorted(wanted)).encode()).hexdigest()[:16],
+        "shards": [
+            {"name": p.name, "rows": int(shard_rows.get(p.name, 0)), "files": len(p.files)} for p in done
+        ],
+        "totals": {
+            "files_found": sum(len(p.files) for p in plans) + len(failures),
+            "files_ok": int((files["status"] == "ok").sum()),
+            "files_failed": len(errors),
+            "rows": int(files["rows"].sum()) if len(files) else 0,
+        },
+    }
+    shards.write_json_atomic(manifest, out / shards.MANIFEST)
+    t = manifest["totals"]
+    return {"files_ok": t["files_ok"], "files_failed": t["files_failed"], "rows": t["rows"], "shards": len(done)}
+
+
+def _catalog(files: pd.DataFrame) -> pa.Table:
+    """Catalog table: one row per file with its corpus fields spread into columns."""
+    if len(files) == 0:
+        return pa.Table.from_pandas(files, preserve_index=False)
+    extra = pd.DataFrame([json.loads(f) for f in files["fields"]], index=files.index)
+    cat = pd.concat([files.drop(columns=["fields"]), extra.add_prefix("field_")], axis=1)
+    return pa.Table.from_pandas(cat, preserve_index=False)

@@ -1,0 +1,174 @@
+"""Parquet feature shards: the explicit schema, atomic writes, the manifest, and reading back.
+
+Layout of an extract output directory::
+
+    manifest.json             settings, versions, input fingerprints, shard list (the source of truth)
+    shards/part-NNNNN-FP.parquet   one row per (recording, augmentation); FP fingerprints the shard's inputs
+    files/part-NNNNN-FP.parquet    one row per input file of that shard: status, reason, audio facts
+    catalog.parquet           every file found (ok and failed), with corpus fields
+    errors.parquet            path, stage, reason for every file that yielded no rows
+
+Shards are written under a temporary name and renamed, so a file with a final name is always complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ser_batch.errors import ConfigError
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "ser-batch-shards"
+MANIFEST_VERSION = 1
+
+ROW_FIELDS: list[pa.Field] = [
+    pa.field("recording_id", pa.string(), nullable=False),
+    pa.field("path", pa.string(), nullable=False),
+    pa.field("corpus", pa.string(), nullable=False),
+    pa.field("speaker", pa.string(), nullable=False),
+    pa.field("label", pa.string(), nullable=False),
+    pa.field("augmentation", pa.string(), nullable=False),  # none | noise | pitch | stretch
+    pa.field("aug_param", pa.float32()),  # noise amplitude, semitones, or stretch rate; null for none
+    pa.field("pad_s", pa.float32(), nullable=False),  # zero padding at the end of the window
+    pa.field("feature_set", pa.string(), nullable=False),
+    pa.field("feature_version", pa.int32(), nullable=False),
+]
+
+FILE_SCHEMA = pa.schema(
+    [
+        pa.field("recording_id", pa.string()),
+        pa.field("path", pa.string()),
+        pa.field("corpus", pa.string()),
+        pa.field("speaker", pa.string()),
+        pa.field("label", pa.string()),
+        pa.field("fields", pa.string()),  # corpus-specific fields as JSON
+        pa.field("status", pa.string()),  # ok | error
+        pa.field("stage", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("duration_s", pa.float64()),
+        pa.field("sample_rate", pa.int32()),
+        pa.field("channels", pa.int32()),
+        pa.field("rows", pa.int32()),
+    ]
+)
+
+ERROR_SCHEMA = pa.schema([pa.field("path", pa.string()), pa.field("stage", pa.string()), pa.field("reason", pa.string())])
+
+
+def shard_schema(n_frames: int, n_coeffs: int) -> pa.Schema:
+    """Row schema plus ``features``: a fixed-size float32 list of frames x coeffs, row-major."""
+    feat = pa.field("features", pa.list_(pa.float32(), n_frames * n_coeffs), nullable=False)
+    meta = {b"n_frames": str(n_frames).encode(), b"n_coeffs": str(n_coeffs).encode()}
+    return pa.schema([*ROW_FIELDS, feat], metadata=meta)
+
+
+def rows_to_table(rows: list[dict[str, Any]], features: np.ndarray, schema: pa.Schema) -> pa.Table:
+    """Build a shard table from row dicts and a (rows, frames, coeffs) float32 array."""
+    n = len(rows)
+    flat = np.ascontiguousarray(features, dtype=np.float32).reshape(n, -1) if n else np.zeros((0, 1), np.float32)
+    width = schema.field("features").type.list_size
+    if n and flat.shape[1] != width:
+        raise ConfigError(f"features have {flat.shape[1]} values per row, the schema {width}")
+    columns = {f.name: pa.array([r[f.name] for r in rows], type=f.type) for f in ROW_FIELDS}
+    columns["features"] = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1), pa.float32()), width)
+    return pa.table(columns, schema=schema)
+
+
+def write_table_atomic(table: pa.Table, path: Path) -> None:
+    """Write Parquet under a temporary name in the same folder, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json_atomic(data: Any, path: Path) -> None:
+    """JSON twin of :func:`write_table_atomic`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def remove_temporaries(folder: Path) -> None:
+    """Delete leftovers of writes that were killed mid-way."""
+    if folder.is_dir():
+        for p in folder.glob(".tmp-*"):
+            p.unlink(missing_ok=True)
+
+
+def read_manifest(out: Path) -> dict[str, Any]:
+    """The manifest of a shard directory; a clear error when it is missing or unfinished."""
+    path = Path(out) / MANIFEST
+    if not path.is_file():
+        raise ConfigError(f"{out} has no {MANIFEST}: run `ser-batch extract CORPUS --out {out}` first")
+    data = json.loads(path.read_text())
+    if data.get("format") != MANIFEST_FORMAT:
+        raise ConfigError(f"{path} is not a ser-batch shard manifest")
+    if not data.get("complete"):
+        raise ConfigError(f"{out} holds an unfinished extract; rerun the same `ser-batch extract` to finish it")
+    return data
+
+
+def shard_paths(out: Path) -> list[Path]:
+    """Shard files listed in the manifest, in order."""
+    manifest = read_manifest(out)
+    return [Path(out) / "shards" / s["name"] for s in manifest["shards"]]
+
+
+def read_rows(out: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Row metadata (no features) of every shard, as one DataFrame."""
+    cols = columns or [f.name for f in ROW_FIELDS]
+    tables = [pq.read_table(p, columns=cols) for p in shard_paths(out)]
+    return pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame(columns=cols)
+
+
+def features_of(table: pa.Table) -> np.ndarray:
+    """The ``features`` column of a shard table as (rows, frames, coeffs) float32."""
+    meta = table.schema.metadata or {}
+    n_frames, n_coeffs = int(meta[b"n_frames"]), int(meta[b"n_coeffs"])
+    col = table.column("features").combine_chunks()
+    values = col.flatten().to_numpy(zero_copy_only=False)
+    return values.reshape(len(table), n_frames, n_coeffs)
+
+
+def iter_batches(out: Path, batch_rows: int = 4096, columns: list[str] | None = None) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+    """Stream (metadata, features) in batches of at most ``batch_rows``: memory stays flat as corpora grow."""
+    cols = columns or [f.name for f in ROW_FIELDS]
+    for path in shard_paths(out):
+        pf = pq.ParquetFile(path)
+        for batch in pf.iter_batches(batch_size=batch_rows, columns=[*cols, "features"]):
+            table = pa.Table.from_batches([batch], schema=pf.schema_arrow.select([*cols, "features"]))
+            yield table.select(cols).to_pandas(), features_of(table)
+
+
+def read_all(out: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """All rows and features at once, for corpora that fit in memory."""
+    metas, feats = [], []
+    for meta, x in iter_batches(out, batch_rows=65536):
+        metas.append(meta)
+        feats.append(x)
+    if not metas:
+        raise ConfigError(f"{out} holds no feature rows")
+    return pd.concat(metas, ignore_index=True), np.concatenate(feats)
