@@ -108,6 +108,10 @@ def read_window(
     total_s = info.duration_s
     start_s = offset_s if total_s > offset_s else 0.0
     start = int(round(start_s * info.sample_rate))
+    if start and (info.frames - start) * sr < min_samples * info.sample_rate:
+        # Less than min_samples left after the offset: read from the start too, or a clip a little longer than
+        # the offset would be refused as too short while a shorter one yields a window.
+        start_s, start = 0.0, 0
     stop = min(info.frames, start + int(np.ceil(duration_s * info.sample_rate)))
     try:
         block, _ = sf.read(p, start=start, stop=stop, dtype="float32", always_2d=True)

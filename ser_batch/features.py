@@ -87,6 +87,11 @@ def compute(y: np.ndarray, sr: int, settings: FeatureSettings) -> np.ndarray:
     """
     if sr != settings.sample_rate:
         raise ConfigError(f"features expect {settings.sample_rate} Hz audio, got {sr} Hz; resample in audio.py")
+    if y.ndim == 2:
+        # One window at a time: librosa's MFCC clips the dB range at the max of the whole input (top_db), so a
+        # stacked batch would make each window's features depend on the loudest window beside it.
+        n = y.shape[0]
+        return np.stack([compute(w, sr, settings) for w in y]) if n else np.zeros((0, *settings.shape), np.float32)
     frame, hop = settings.frame_length, settings.hop_length
     zcr = librosa.feature.zero_crossing_rate(y, frame_length=frame, hop_length=hop)
     rms = librosa.feature.rms(y=y, frame_length=frame, hop_length=hop)

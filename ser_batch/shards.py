@@ -144,23 +144,29 @@ def read_rows(out: Path, columns: list[str] | None = None) -> pd.DataFrame:
     return pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame(columns=cols)
 
 
-def features_of(table: pa.Table) -> np.ndarray:
-    """The ``features`` column of a shard table as (rows, frames, coeffs) float32."""
-    meta = table.schema.metadata or {}
-    n_frames, n_coeffs = int(meta[b"n_frames"]), int(meta[b"n_coeffs"])
-    col = table.column("features").combine_chunks()
+def features_of(table: pa.Table | pa.RecordBatch, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """The ``features`` column as (rows, frames, coeffs) float32; shape from the schema metadata if not given."""
+    if shape is None:
+        meta = table.schema.metadata or {}
+        shape = (int(meta[b"n_frames"]), int(meta[b"n_coeffs"]))
+    col = table.column("features")
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
     values = col.flatten().to_numpy(zero_copy_only=False)
-    return values.reshape(len(table), n_frames, n_coeffs)
+    return values.reshape(len(table), *shape)
 
 
-def iter_batches(out: Path, batch_rows: int = 4096, columns: list[str] | None = None) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+def iter_batches(
+    out: Path, batch_rows: int = 4096, columns: list[str] | None = None
+) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
     """Stream (metadata, features) in batches of at most ``batch_rows``: memory stays flat as corpora grow."""
     cols = columns or [f.name for f in ROW_FIELDS]
     for path in shard_paths(out):
         pf = pq.ParquetFile(path)
+        meta = pf.schema_arrow.metadata or {}
+        shape = (int(meta[b"n_frames"]), int(meta[b"n_coeffs"]))
         for batch in pf.iter_batches(batch_size=batch_rows, columns=[*cols, "features"]):
-            table = pa.Table.from_batches([batch], schema=pf.schema_arrow.select([*cols, "features"]))
-            yield table.select(cols).to_pandas(), features_of(table)
+            yield batch.select(cols).to_pandas(), features_of(batch, shape)
 
 
 def read_all(out: Path) -> tuple[pd.DataFrame, np.ndarray]:

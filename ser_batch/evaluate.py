@@ -1,0 +1,189 @@
+"""Metrics, plots and the report; ``evaluate`` judges a model directory on shards, never on its own speakers.
+
+Headline metric: unweighted average recall (UAR, the mean of per-class recalls), the field's figure for
+unbalanced classes; accuracy, macro and weighted F1, per-class recall and the confusion matrix come with it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ser_batch import shards
+from ser_batch.errors import ConfigError
+from ser_batch.features import FeatureSettings
+from ser_batch.shards import write_json_atomic
+
+
+def metrics(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, UAR, macro/weighted F1, per-class figures and the confusion matrix (rows true, cols predicted)."""
+    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
+    labels = list(range(len(classes)))
+    yt, yp = np.asarray(y_true), np.asarray(y_pred)
+    if yt.size == 0:
+        raise ConfigError("no rows to evaluate")
+    cm = confusion_matrix(yt, yp, labels=labels)
+    prec, rec, f1, support = precision_recall_fscore_support(yt, yp, labels=labels, zero_division=0)
+    present = support > 0
+    return {
+        "n": int(yt.size),
+        "accuracy": float((yt == yp).mean()),
+        "uar": float(rec[present].mean()),
+        "macro_f1": float(f1_score(yt, yp, labels=np.flatnonzero(present).tolist(), average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(yt, yp, labels=labels, average="weighted", zero_division=0)),
+        "per_class": {
+            c: {"precision": float(prec[i]), "recall": float(rec[i]), "f1": float(f1[i]), "support": int(support[i])}
+            for i, c in enumerate(classes)
+        },
+        "classes": list(classes),
+        "confusion": cm.tolist(),
+    }
+
+
+def expected_calibration_error(proba: np.ndarray, y_true: np.ndarray, bins: int = 15) -> float:
+    """ECE: support-weighted gap between confidence and accuracy over equal-width confidence bins."""
+    conf = proba.max(axis=1)
+    correct = proba.argmax(axis=1) == y_true
+    edges = np.linspace(0, 1, bins + 1)
+    idx = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        sel = idx == b
+        if sel.any():
+            ece += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
+    return float(ece)
+
+
+def plot_confusion(cm: Sequence[Sequence[int]], classes: Sequence[str], path: Path, title: str) -> None:
+    """Confusion matrix as a PNG, rows normalised to recall, counts written in the cells."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    m = np.asarray(cm, float)
+    norm = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=7, color="white" if norm[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, label="share of true class")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_curves(history: dict[str, list[float]], path: Path) -> None:
+    """Training curves (loss and accuracy, train vs validation speakers) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        for prefix, name in (("", "train"), ("val_", "validation speakers")):
+            if prefix + key in history:
+                ax.plot(range(1, len(history[prefix + key]) + 1), history[prefix + key], label=name)
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(out: Path, m: dict[str, Any], title: str, protocol_note: str, extra: str = "") -> None:
+    """metrics.json, confusion.png and a short report.md in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(m, out / "metrics.json")
+    plot_confusion(m["confusion"], m["classes"], out / "confusion.png", f"{title}\nUAR {m['uar']:.3f}, accuracy {m['accuracy']:.3f}")
+    lines = [
+        f"# {title}",
+        "",
+        f"Protocol: {protocol_note}",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| rows | {m['n']} |",
+        f"| unweighted average recall (UAR) | {m['uar']:.3f} |",
+        f"| accuracy | {m['accuracy']:.3f} |",
+        f"| macro F1 | {m['macro_f1']:.3f} |",
+        f"| weighted F1 | {m['weighted_f1']:.3f} |",
+    ]
+    if "ece" in m:
+        lines.append(f"| expected calibration error | {m['ece']:.3f} |")
+    lines += ["", "| class | recall | precision | F1 | support |", "|---|---|---|---|---|"]
+    for c, v in m["per_class"].items():
+        lines.append(f"| {c} | {v['recall']:.3f} | {v['precision']:.3f} | {v['f1']:.3f} | {v['support']} |")
+    lines += ["", "![confusion matrix](confusion.png)", ""]
+    if (out / "curves.png").is_file():
+        lines += ["![training curves](curves.png)", ""]
+    if extra:
+        lines += [extra, ""]
+    (out / "report.md").write_text("\n".join(lines))
+
+
+def evaluate(
+    model_dir: str | os.PathLike[str], feature_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """Judge a model on shards: original rows only, only speakers the model never trained or validated on,
+    only labels both share (so another corpus can be a cross-corpus test). Writes the report to ``out``."""
+    from ser_batch import modeldir
+
+    md = modeldir.load(model_dir)
+    split = md.config["split"]
+    seen = set(split.get("train_speakers", [])) | set(split.get("val_speakers", []))
+    metas, feats = [], []
+    for d in feature_dirs:
+        md.check_features(FeatureSettings.from_dict(shards.read_manifest(Path(d))["settings"]["features"]), str(d))
+        for meta, x in shards.iter_batches(Path(d)):
+            keep = (meta["augmentation"] == "none") & ~meta["speaker"].isin(seen) & meta["label"].isin(md.classes)
+            metas.append(meta[keep])
+            feats.append(x[keep.to_numpy()])
+    meta = pd.concat(metas, ignore_index=True)
+    if len(meta) == 0:
+        raise ConfigError("no rows left to evaluate: every speaker was seen in training, or no label is shared with the model")
+    x = np.concatenate(feats)
+    shared = [c for c in md.classes if c in set(meta["label"])]
+    idx = [md.classes.index(c) for c in shared]
+    proba = md.predict_proba(x)[:, idx]
+    proba /= proba.sum(axis=1, keepdims=True)
+    y_true = meta["label"].map({c: i for i, c in enumerate(shared)}).to_numpy()
+    m = metrics(y_true, proba.argmax(axis=1), shared)
+    m["ece"] = expected_calibration_error(proba, y_true)
+    m["speakers"] = sorted(meta["speaker"].unique().tolist())
+    m["data"] = [str(d) for d in feature_dirs]
+    m["protocol"] = "evaluate: unseen speakers of the given shards, original rows only, shared labels only"
+    if out is not None:
+        note = (
+            f"{len(m['speakers'])} speakers never seen in training or validation; original recordings only; "
+            f"labels restricted to those shared with the model ({', '.join(shared)})."
+        )
+        write_report(Path(out), m, f"{md.name} on {', '.join(Path(d).name for d in feature_dirs)}", note)
+    return m
+
+
+def summary_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown table of per-fold figures with mean ± standard deviation."""
+    lines = ["| fold | test speakers | accuracy | macro F1 | UAR | s/epoch |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['fold']} | {len(r['test_speakers'])} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} | {r['uar']:.3f} | {r['seconds_per_epoch']:.1f} |")
+    a = {k: np.array([r[k] for r in rows]) for k in ("accuracy", "macro_f1", "uar", "seconds_per_epoch")}
+    lines.append(
+        f"| **mean ± sd** | | {a['accuracy'].mean():.3f} ± {a['accuracy'].std():.3f} | {a['macro_f1'].mean():.3f} ± {a['macro_f1'].std():.3f} "
+        f"| {a['uar'].mean():.3f} ± {a['uar'].std():.3f} | {a['seconds_per_epoch'].mean():.1f} |"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,341 @@
+"""The train job: shards -> speaker split -> Keras model -> evaluation on speakers it never heard.
+
+Each model fit is a Dask task (one for ``holdout``, one per fold for ``cv``), which reads the shards itself.
+The scaler and class weights come from training rows only; early stopping, the learning-rate schedule and the
+checkpoint watch the validation speakers; the test speakers are touched once, after training, to report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ser_batch import evaluate as ev
+from ser_batch import shards, splits
+from ser_batch.cluster import RETRIES, dask_client
+from ser_batch.errors import ConfigError
+from ser_batch.features import FeatureSettings
+from ser_batch.labels import EMOTIONS
+from ser_batch.modeldir import Scaler
+from ser_batch.shards import write_json_atomic
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How a model is trained; written into every model directory and report."""
+
+    model: str = "frames"
+    epochs: int = 20
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    patience: int = 5  # early stopping on validation loss
+    lr_patience: int = 2  # ReduceLROnPlateau on validation loss, factor 0.5
+    n_val_speakers: int = 2
+    class_weights: bool = True
+    seed: int = 0
+    memory_limit_mb: int = 4096  # training rows above this are streamed from Parquet instead of loaded
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Data:
+    """Row metadata of one or more shard folders with the same feature settings."""
+
+    dirs: tuple[str, ...]
+    meta: pd.DataFrame  # speaker, label, augmentation, recording_id, corpus, plus `source` (dir index)
+    features: FeatureSettings
+    augment: dict[str, Any] | None
+    fingerprints: dict[str, str]
+
+
+def load_meta(feature_dirs: Sequence[str | os.PathLike[str]]) -> Data:
+    """Read manifests and row metadata (no features) of shard folders; they must share feature settings."""
+    if not feature_dirs:
+        raise ConfigError("give at least one folder of shards made by `ser-batch extract`")
+    metas, fs, aug, fps = [], None, None, {}
+    for i, d in enumerate(feature_dirs):
+        man = shards.read_manifest(Path(d))
+        this = FeatureSettings.from_dict(man["settings"]["features"])
+        if fs is not None and this != fs:
+            raise ConfigError(f"{d} was extracted with other feature settings than {feature_dirs[0]}; extract both alike")
+        fs, aug = this, aug or man["settings"]["augment"]
+        fps[str(d)] = man.get("inputs_fingerprint", "?")
+        m = shards.read_rows(Path(d), ["recording_id", "corpus", "speaker", "label", "augmentation"])
+        m["source"] = i
+        metas.append(m)
+    meta = pd.concat(metas, ignore_index=True)
+    if len(meta) == 0:
+        raise ConfigError("the shards hold no rows")
+    return Data(tuple(str(d) for d in feature_dirs), meta, fs, aug, fps)  # type: ignore[arg-type]
+
+
+def iter_rows(data: Data, mask: np.ndarray, batch_rows: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Stream (features, row index) of the selected rows, shard by shard, in data.meta order."""
+    offset = 0
+    for d in data.dirs:
+        for meta, x in shards.iter_batches(Path(d), batch_rows, columns=["recording_id"]):
+            sel = mask[offset : offset + len(meta)]
+            if sel.any():
+                yield x[sel], np.flatnonzero(sel) + offset
+            offset += len(meta)
+
+
+def gather(data: Data, mask: np.ndarray) -> np.ndarray:
+    """All selected rows' features in memory, in meta order."""
+    parts = [x for x, _ in iter_rows(data, mask)]
+    if not parts:
+        return np.zeros((0, *data.features.shape), np.float32)
+    return np.concatenate(parts)
+
+
+def fit_scaler(data: Data, mask: np.ndarray) -> Scaler:
+    """Per-(frame, coeff) standardisation from training rows, streamed."""
+    from sklearn.preprocessing import StandardScaler
+
+    sc = StandardScaler()
+    for x, _ in iter_rows(data, mask):
+        sc.partial_fit(x.reshape(len(x), -1))
+    scale = np.where(sc.scale_ > 1e-8, sc.scale_, 1.0)
+    return Scaler(sc.mean_.reshape(data.features.shape).astype(np.float32), scale.reshape(data.features.shape).astype(np.float32))
+
+
+def fit(
+    feature_dirs: Sequence[str],
+    split: splits.Split,
+    settings: TrainSettings = TrainSettings(),
+    out: str | None = None,
+    threads: int | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """Train one model on ``split`` and evaluate it on the split's test rows; save a model dir to ``out`` if given.
+
+    Returns the test metrics with the history and timings. Runs as a Dask task or in-process alike.
+    """
+    import tensorflow as tf
+
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+        except RuntimeError:
+            pass  # TensorFlow already started in this process; keep its pools
+    import keras
+
+    from ser_batch import models
+
+    keras.utils.set_random_seed(settings.seed)
+    data = load_meta(feature_dirs)
+    m = splits.masks(data.meta, split)
+    splits.check(data.meta, m, split.protocol)
+    labels = data.meta["label"].to_numpy()
+    classes = [c for c in EMOTIONS if c in set(labels[m["train"]])]
+    if len(classes) < 2:
+        raise ConfigError("training rows hold fewer than two labels")
+    for part in ("val", "test"):
+        m[part] &= np.isin(labels, classes)
+    if not m["test"].any():
+        raise ConfigError("the split leaves no test rows")
+    y = np.array([classes.index(c) if c in classes else -1 for c in labels])
+    scaler = fit_scaler(data, m["train"])
+    fs = data.features
+    n_classes = len(classes)
+    weights = None
+    if settings.class_weights:
+        counts = np.bincount(y[m["train"]], minlength=n_classes)
+        weights = {i: float(len(y[m["train"]]) / (n_classes * max(c, 1))) for i, c in enumerate(counts)}
+
+    train_bytes = int(m["train"].sum()) * fs.n_frames * fs.n_coeffs * 4
+    streamed = train_bytes > settings.memory_limit_mb * 2**20
+    if streamed:
+        train_ds = _stream_dataset(data, m["train"], y, scaler, n_classes, settings)
+    else:
+        xt = scaler.transform(gather(data, m["train"]))
+        yt = keras.utils.to_categorical(y[m["train"]], n_classes)
+        train_ds = (
+            tf.data.Dataset.from_tensor_slices((xt, yt))
+            .shuffle(len(xt), seed=settings.seed, reshuffle_each_iteration=True)
+            .batch(settings.batch_size)
+        )
+    val = None
+    if m["val"].any():
+        val = (scaler.transform(gather(data, m["val"])), keras.utils.to_categorical(y[m["val"]], n_classes))
+
+    model = models.build(settings.model, fs.n_frames, fs.n_coeffs, n_classes, settings.learning_rate)
+    monitor = "val_loss" if val is not None else "loss"
+    with tempfile.TemporaryDirectory() as tmp:
+        best = os.path.join(tmp, "best.weights.h5")
+        callbacks = [
+            keras.callbacks.EarlyStopping(monitor=monitor, patience=settings.patience),
+            keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=settings.lr_patience, min_lr=1e-5),
+            keras.callbacks.ModelCheckpoint(best, monitor=monitor, save_best_only=True, save_weights_only=True),
+        ]
+        t0 = time.perf_counter()
+        hist = model.fit(train_ds, validation_data=val, epochs=settings.epochs, class_weight=weights, callbacks=callbacks, shuffle=False, verbose=0)
+        seconds = time.perf_counter() - t0
+        model.load_weights(best)
+
+    x_test = gather(data, m["test"])
+    proba = np.asarray(model.predict(scaler.transform(x_test), batch_size=256, verbose=0))
+    y_test = y[m["test"]]
+    result = ev.metrics(y_test, proba.argmax(axis=1), classes)
+    result["ece"] = ev.expected_calibration_error(proba, y_test)
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items() if k != "learning_rate"}
+    epochs = len(history.get("loss", []))
+    result.update(
+        fold=split.fold,
+        protocol=split.protocol,
+        test_speakers=list(split.test_speakers),
+        epochs_run=epochs,
+        seconds_train=seconds,
+        seconds_per_epoch=seconds / max(epochs, 1),
+        streamed=streamed,
+        rows={k: int(v.sum()) for k, v in m.items()},
+        history=history,
+    )
+    if out is not None:
+        _save(Path(out), model, scaler, data, split, settings, classes, result, name)
+    return result
+
+
+def _stream_dataset(data: Data, mask: np.ndarray, y: np.ndarray, scaler: Scaler, n_classes: int, settings: TrainSettings):  # type: ignore[no-untyped-def]
+    """tf.data over Parquet batches: memory stays flat however large the training set."""
+    import tensorflow as tf
+
+    fs = data.features
+
+    def gen() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for x, idx in iter_rows(data, mask, batch_rows=max(settings.batch_size * 16, 1024)):
+            yield scaler.transform(x), np.eye(n_classes, dtype=np.float32)[y[idx]]
+
+    sig = (
+        tf.TensorSpec((None, fs.n_frames, fs.n_coeffs), tf.float32),
+        tf.TensorSpec((None, n_classes), tf.float32),
+    )
+    ds = tf.data.Dataset.from_generator(gen, output_signature=sig).unbatch()
+    return ds.shuffle(8192, seed=settings.seed).batch(settings.batch_size).prefetch(2)
+
+
+def _save(out: Path, model: Any, scaler: Scaler, data: Data, split: splits.Split, settings: TrainSettings, classes: list[str], result: dict[str, Any], name: str | None) -> None:
+    from ser_batch import modeldir
+
+    protocol_note = _protocol_note(split)
+    config = {
+        "name": name or out.name,
+        "classes": classes,
+        "features": data.features.to_dict(),
+        "augment": data.augment,
+        "model": settings.to_dict(),
+        "protocol": split.protocol,
+        "protocol_note": protocol_note,
+        "split": split.to_dict(),
+        "data": {"dirs": list(data.dirs), "fingerprints": data.fingerprints, "rows": result["rows"]},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    modeldir.save(out, model, config, scaler)
+    metrics = {k: v for k, v in result.items() if k != "history"}
+    ev.plot_curves(result["history"], out / "curves.png")
+    ev.write_report(out, metrics, f"{config['name']}: {settings.model} model, test speakers", protocol_note)
+    write_json_atomic(result["history"], out / "history.json")
+
+
+def _protocol_note(split: splits.Split) -> str:
+    if split.protocol == "seed-random":
+        return (
+            "seed-random — the origin notebook's random split over augmented rows. LEAKY: copies of one recording "
+            "are on both sides, so this figure overstates accuracy on new speakers. For comparison only."
+        )
+    return (
+        f"{split.protocol}, fold {split.fold} — speaker-independent: {len(split.test_speakers)} test speakers never "
+        f"heard in training ({', '.join(split.test_speakers)}); {len(split.val_speakers)} validation speakers "
+        "chose the epoch and learning rate; augmented copies only in training; scaler fitted on training rows."
+    )
+
+
+def make_splits(data: Data, protocol: str, fold: int, settings: TrainSettings) -> list[splits.Split]:
+    """The splits a protocol asks for."""
+    if protocol not in splits.PROTOCOLS:
+        raise ConfigError(f"unknown protocol {protocol!r}; known: {', '.join(splits.PROTOCOLS)}")
+    speakers = data.meta["speaker"].unique().tolist()
+    if protocol == "seed-random":
+        return [splits.Split("seed-random", None, tuple(sorted(speakers)), (), (), settings.seed)]
+    folds = range(1, splits.N_FOLDS + 1) if protocol == "cv" else [fold]
+    return [splits.speaker_split(speakers, f, settings.n_val_speakers, settings.seed, protocol=protocol) for f in folds]
+
+
+def train(
+    feature_dirs: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    protocol: str = "holdout",
+    fold: int = 1,
+    settings: TrainSettings = TrainSettings(),
+    scheduler: str | None = None,
+    workers: int | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train on shards as Dask tasks. ``holdout``/``seed-random`` save a model dir to ``out``; ``cv`` writes
+    per-fold and mean ± sd figures (cv.json, report.md) to ``out``."""
+    say = echo or (lambda _m: None)
+    dirs = [str(Path(d)) for d in feature_dirs]
+    data = load_meta(dirs)
+    plan = make_splits(data, protocol, fold, settings)
+    cores = os.cpu_count() or 1
+    n_workers = workers or min(len(plan), cores)
+    threads = max(1, cores // n_workers)
+    out_dir = Path(out)
+    say(f"Training {settings.model} on {len(data.meta)} rows from {len(dirs)} shard folder(s), protocol {protocol}, {len(plan)} fit(s).")
+    with dask_client(scheduler, n_workers, echo=say) as client:
+        futures = [
+            client.submit(
+                fit, dirs, sp, settings, None if protocol == "cv" else str(out_dir), threads,
+                key=f"fit-{protocol}-{sp.fold}-{_digest(sp)}", retries=RETRIES, pure=False,
+            )
+            for sp in plan
+        ]  # fmt: skip
+        results = client.gather(futures)
+    if protocol != "cv":
+        return results[0]
+    return _write_cv(out_dir, results, settings, data)
+
+
+def _write_cv(out: Path, results: list[dict[str, Any]], settings: TrainSettings, data: Data) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [{k: v for k, v in r.items() if k != "history"} for r in results]
+    summary = {
+        k: {"mean": float(np.mean([r[k] for r in rows])), "sd": float(np.std([r[k] for r in rows]))}
+        for k in ("accuracy", "macro_f1", "uar", "weighted_f1", "ece", "seconds_per_epoch")
+    }
+    classes = rows[0]["classes"]
+    pooled = np.sum([np.asarray(r["confusion"]) for r in rows if r["classes"] == classes], axis=0)
+    report = {
+        "protocol": "cv: speaker folds (EmoBox folds for RAVDESS); validation speakers from each fold's training speakers",
+        "settings": settings.to_dict(),
+        "features": data.features.to_dict(),
+        "data": data.fingerprints,
+        "summary": summary,
+        "folds": rows,
+    }
+    write_json_atomic(report, out / "cv.json")
+    ev.plot_confusion(pooled.tolist(), classes, out / "confusion.png", f"{settings.model}: pooled over {len(rows)} folds")
+    (out / "report.md").write_text(
+        f"# Cross-validation: {settings.model} model\n\n{report['protocol']}.\n\n{ev.summary_table(rows)}\n\n"
+        "![pooled confusion matrix](confusion.png)\n"
+    )
+    return report
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj.to_dict(), sort_keys=True).encode()).hexdigest()[:8]

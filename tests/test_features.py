@@ -1,0 +1,130 @@
+"""Tests of ser_batch.features: shapes, determinism, batching, settings validation and fingerprints."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from conftest import emotion_signal
+from ser_batch.errors import ConfigError
+from ser_batch.features import FEATURE_SETS, FeatureSettings, compute
+
+
+def window(code: str = "01", actor: int = 1, settings: FeatureSettings = FeatureSettings()) -> np.ndarray:
+    return emotion_signal(code, actor, settings.sample_rate, settings.duration_s).astype(np.float32)
+
+
+def test_default_settings_are_the_seeds() -> None:
+    s = FeatureSettings()
+    assert (s.name, s.version, s.sample_rate, s.offset_s, s.duration_s) == ("seed", 1, 16_000, 0.6, 2.5)
+    assert s.n_samples == 40_000
+    assert s.shape == (1 + 40_000 // 512, 22)
+    assert s.coefficients[:3] == ("zcr", "rms", "mfcc_1")
+    assert len(s.coefficients) == s.n_coeffs == 2 + s.n_mfcc
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [FeatureSettings(), FeatureSettings(duration_s=1.0, n_mfcc=13), FeatureSettings(hop_length=256, frame_length=512)],
+)
+def test_compute_shape_dtype_and_determinism(settings: FeatureSettings) -> None:
+    y = window(settings=settings)
+    assert y.size == settings.n_samples
+    x = compute(y, settings.sample_rate, settings)
+    assert x.shape == settings.shape
+    assert x.dtype == np.float32
+    assert x.flags["C_CONTIGUOUS"]
+    assert np.isfinite(x).all()
+    np.testing.assert_array_equal(x, compute(y.copy(), settings.sample_rate, settings))
+
+
+def test_columns_mean_what_their_names_say() -> None:
+    s = FeatureSettings(duration_s=1.0)
+    loud = window("01", settings=s)
+    quiet = 0.1 * loud
+    xl, xq = compute(loud, s.sample_rate, s), compute(quiet, s.sample_rate, s)
+    rms = s.coefficients.index("rms")
+    zcr = s.coefficients.index("zcr")
+    assert np.median(xl[:, rms]) == pytest.approx(10 * np.median(xq[:, rms]), rel=0.01)
+    noise = np.random.default_rng(0).standard_normal(s.n_samples).astype(np.float32) * 0.3
+    assert np.median(compute(noise, s.sample_rate, s)[:, zcr]) > 5 * np.median(xl[:, zcr])
+
+
+def test_different_signals_give_different_features() -> None:
+    s = FeatureSettings(duration_s=1.0)
+    a = compute(window("01", settings=s), s.sample_rate, s)
+    b = compute(window("05", settings=s), s.sample_rate, s)
+    assert not np.allclose(a, b)
+
+
+def test_batch_equals_per_window() -> None:
+    s = FeatureSettings(duration_s=1.0)
+    stack = np.stack([window(code, settings=s) for code in ("01", "03", "04", "05")])
+    batch = compute(stack, s.sample_rate, s)
+    assert batch.shape == (4, *s.shape)
+    assert batch.dtype == np.float32
+    for i in range(4):
+        np.testing.assert_allclose(batch[i], compute(stack[i], s.sample_rate, s), rtol=1e-5, atol=1e-5)
+
+
+def test_wrong_sample_rate_is_refused() -> None:
+    s = FeatureSettings()
+    with pytest.raises(ConfigError, match="16000 Hz.*22050 Hz"):
+        compute(window(settings=s), 22_050, s)
+
+
+def test_settings_round_trip_and_fingerprint() -> None:
+    s = FeatureSettings(offset_s=0.5, duration_s=3.0, n_mfcc=13)
+    d = s.to_dict()
+    assert d["n_mfcc"] == 13 and d["name"] == "seed"
+    back = FeatureSettings.from_dict(d)
+    assert back == s
+    assert back.fingerprint() == s.fingerprint()
+    assert len(s.fingerprint()) == 12
+    assert FeatureSettings().fingerprint() == FeatureSettings().fingerprint()
+    seen = {s.fingerprint()}
+    for change in ({"offset_s": 0.6}, {"duration_s": 2.5}, {"n_mfcc": 20}, {"hop_length": 256}, {"version": 2}):
+        fp = dataclasses.replace(s, **change).fingerprint()
+        assert fp not in seen, change
+        seen.add(fp)
+
+
+def test_from_dict_rejects_unknown_fields() -> None:
+    d = FeatureSettings().to_dict() | {"n_mels": 64}
+    with pytest.raises(ConfigError, match="n_mels"):
+        FeatureSettings.from_dict(d)
+
+
+def test_unknown_feature_set_raises() -> None:
+    assert "seed" in FEATURE_SETS
+    with pytest.raises(ConfigError, match="unknown feature set 'wav2vec'"):
+        FeatureSettings(name="wav2vec")
+    with pytest.raises(ConfigError, match="unknown feature set"):
+        FeatureSettings.from_dict(FeatureSettings().to_dict() | {"name": "nope"})
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"duration_s": 0.0}, {"duration_s": -1.0}, {"offset_s": -0.1}, {"hop_length": 0}, {"frame_length": 256, "hop_length": 512}],
+)
+def test_invalid_settings_raise(bad: dict[str, float]) -> None:
+    with pytest.raises(ConfigError):
+        FeatureSettings(**bad)  # type: ignore[arg-type]
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        FeatureSettings().n_mfcc = 13  # type: ignore[misc]
+
+
+def test_a_windows_features_do_not_depend_on_its_batch_neighbours() -> None:
+    # librosa clips MFCC dB values at (max of the whole input - 80 dB): a quiet window stacked with a loud one must
+    # still get the features it gets alone (the extract stacks original and augmented copies).
+    s = FeatureSettings(duration_s=1.0)
+    quiet = 1e-3 * window("03", settings=s)
+    loud = window("05", settings=s)
+    alone = compute(quiet, s.sample_rate, s)
+    np.testing.assert_allclose(compute(np.stack([quiet, loud]), s.sample_rate, s)[0], alone, rtol=1e-5, atol=1e-4)
+    assert compute(np.zeros((0, s.n_samples), np.float32), s.sample_rate, s).shape == (0, *s.shape)
