@@ -145,6 +145,95 @@ def evaluate(
     )
 
 
+ModelOpt = Annotated[Optional[Path], typer.Option("--model", "-m", help="Model directory; default: the shipped models/ser-default (or $SER_BATCH_MODEL).")]
+
+
+@app.command()
+def score(
+    inputs: Annotated[list[Path], typer.Argument(help="Folders (searched recursively) or audio files of any length.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report, one row per recording: .parquet or .csv.")] = Path("report.parquet"),
+    segments: Annotated[Optional[Path], typer.Option("--segments", help="Also write one row per window to this .parquet.")] = None,
+    model: ModelOpt = None,
+    hop: Annotated[float, typer.Option(help="Seconds between window starts (windows are the model's 2.5 s).")] = 1.25,
+    silence_db: Annotated[float, typer.Option(help="Windows whose loud frames stay below this dBFS are silence.")] = -45.0,
+    max_hours: Annotated[float, typer.Option(help="Longer recordings are refused as oversized.")] = 48.0,
+    scheduler: Scheduler = None,
+    workers: Workers = None,
+    quiet: Quiet = False,
+) -> None:
+    """Score whole directories of recordings into an emotion report (per recording, optionally per window)."""
+    from ser_batch.labels import EMOTIONS
+    from ser_batch.score import ScoreSettings
+    from ser_batch.score import score as run
+
+    try:
+        settings = ScoreSettings(hop_s=hop, silence_db=silence_db, max_duration_s=max_hours * 3600)
+        r = run(inputs, out, model=model, segments=segments, settings=settings, scheduler=scheduler, workers=workers, progress=not quiet, echo=_echo(quiet))
+    except SerBatchError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"recordings: {r.recordings} ({r.ok} ok, {r.errors} errors), {r.audio_hours:.2f} h of audio in {r.seconds:.1f} s -> {out}")
+    if r.ok:
+        dist = ", ".join(f"{e} {r.distribution.get(e, 0)}" for e in EMOTIONS if r.distribution.get(e))
+        typer.echo(f"dominant emotion: {dist}")
+    if r.errors:
+        typer.echo(f"errors: {r.errors} recordings have status 'error' with a reason in {out}")
+    if r.ok == 0:
+        raise typer.Exit(1)
+
+
+@app.command()
+def predict(
+    files: Annotated[list[Path], typer.Argument(help="Audio files.", show_default=False)],
+    model: ModelOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print the probability of each emotion.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per file instead.")] = False,
+) -> None:
+    """Print `Emotion Detected: <label>` for each file (the seed's predict.py), in this process."""
+    import json
+
+    from ser_batch.score import predict_file
+
+    failed = 0
+    for f in files:
+        try:
+            p = predict_file(f, model)
+        except SerBatchError as exc:
+            failed += 1
+            if as_json:
+                typer.echo(json.dumps({"path": str(f), "status": "error", "error": str(exc)}))
+            else:
+                typer.secho(f"{f}: error: {exc}", err=True, fg=typer.colors.RED)
+            continue
+        if as_json:
+            typer.echo(json.dumps({"path": str(f), "status": "ok", "emotion": p.emotion, "confidence": p.confidence, "probabilities": p.probabilities, "windows": p.windows, "speech_windows": p.speech_windows}))
+            continue
+        typer.echo(f"{f}: Emotion Detected: {p.emotion}" if len(files) > 1 else f"Emotion Detected: {p.emotion}")
+        if verbose:
+            for e, v in sorted(p.probabilities.items(), key=lambda kv: -kv[1]):
+                typer.echo(f"  {e:<10} {v:.3f}")
+    if failed == len(files):
+        raise typer.Exit(1)
+
+
+@app.command()
+def job(
+    spec: Annotated[Path, typer.Argument(help="A job spec in jobs/ (TOML): extract then train.", show_default=False)],
+    scheduler: Scheduler = None,
+    workers: Workers = None,
+    quiet: Quiet = False,
+) -> None:
+    """Run a versioned job spec, e.g. `ser-batch job jobs/ser-default.toml` reproduces the shipped model."""
+    from ser_batch.job import run_job
+
+    try:
+        r = run_job(spec, scheduler=scheduler, workers=workers, progress=not quiet, echo=_echo(quiet))
+    except SerBatchError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"{spec}: test speakers UAR {r['uar']:.3f}, accuracy {r['accuracy']:.3f}, macro F1 {r['macro_f1']:.3f}")
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m ser_batch`
     app(prog_name="ser-batch")
 

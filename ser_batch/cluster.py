@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -51,14 +52,16 @@ def dask_client(
     n = workers or os.cpu_count() or 1
     if n < 1:
         raise ConfigError("--workers must be at least 1")
-    cluster = LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=dashboard,
-        silence_logs=logging.ERROR,
-        env=WORKER_ENV,
-    )
+    with warnings.catch_warnings():  # "port 8787 is in use, using another" is not the user's concern
+        warnings.simplefilter("ignore", UserWarning)
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=dashboard,
+            silence_logs=logging.ERROR,
+            env=WORKER_ENV,
+        )
     client = Client(cluster)
     say(f"Dask: local cluster of {n} worker processes; dashboard {client.dashboard_link}")
     try:

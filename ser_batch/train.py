@@ -119,6 +119,8 @@ def fit(
     out: str | None = None,
     threads: int | None = None,
     name: str | None = None,
+    model_version: str = "dev",
+    job: str | None = None,
 ) -> dict[str, Any]:
     """Train one model on ``split`` and evaluate it on the split's test rows; save a model dir to ``out`` if given.
 
@@ -206,7 +208,7 @@ def fit(
         history=history,
     )
     if out is not None:
-        _save(Path(out), model, scaler, data, split, settings, classes, result, name)
+        _save(Path(out), model, scaler, data, split, settings, classes, result, name, model_version, job)
     return result
 
 
@@ -228,12 +230,14 @@ def _stream_dataset(data: Data, mask: np.ndarray, y: np.ndarray, scaler: Scaler,
     return ds.shuffle(8192, seed=settings.seed).batch(settings.batch_size).prefetch(2)
 
 
-def _save(out: Path, model: Any, scaler: Scaler, data: Data, split: splits.Split, settings: TrainSettings, classes: list[str], result: dict[str, Any], name: str | None) -> None:
+def _save(out: Path, model: Any, scaler: Scaler, data: Data, split: splits.Split, settings: TrainSettings, classes: list[str], result: dict[str, Any], name: str | None, model_version: str, job: str | None) -> None:
     from ser_batch import modeldir
 
     protocol_note = _protocol_note(split)
     config = {
         "name": name or out.name,
+        "model_version": model_version,
+        "job": job,
         "classes": classes,
         "features": data.features.to_dict(),
         "augment": data.augment,
@@ -285,6 +289,9 @@ def train(
     scheduler: str | None = None,
     workers: int | None = None,
     echo: Callable[[str], None] | None = None,
+    name: str | None = None,
+    model_version: str = "dev",
+    job: str | None = None,
 ) -> dict[str, Any]:
     """Train on shards as Dask tasks. ``holdout``/``seed-random`` save a model dir to ``out``; ``cv`` writes
     per-fold and mean ± sd figures (cv.json, report.md) to ``out``."""
@@ -300,7 +307,7 @@ def train(
     with dask_client(scheduler, n_workers, echo=say) as client:
         futures = [
             client.submit(
-                fit, dirs, sp, settings, None if protocol == "cv" else str(out_dir), threads,
+                fit, dirs, sp, settings, None if protocol == "cv" else str(out_dir), threads, name, model_version, job,
                 key=f"fit-{protocol}-{sp.fold}-{_digest(sp)}", retries=RETRIES, pure=False,
             )
             for sp in plan

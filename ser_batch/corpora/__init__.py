@@ -148,7 +148,7 @@ def discover(
         if not os.path.exists(root_str):
             raise CorpusError(f"{display(root)}: no such file or folder")
         if os.path.isdir(root_str):
-            for path in _walk_audio(root_str, add):
+            for path in walk_audio(root_str, add):
                 label_file(path)
         elif root_str.lower().endswith(_MANIFEST_EXTENSION):
             for path_obj, labels in read_manifest(Path(root_str)):
@@ -174,7 +174,7 @@ def discover(
     return entries, failures
 
 
-def _walk_audio(root: str, on_failure: Callable[[str, str], None]) -> list[str]:
+def walk_audio(root: str, on_failure: Callable[[str, str], None]) -> list[str]:
     """Absolute paths of non-hidden audio files under `root`, without following symlinked folders.
 
     Folders that cannot be listed are reported to `on_failure` instead of being skipped silently.

@@ -1,0 +1,483 @@
+"""The score job and ``predict``: recordings of any length -> windows -> probabilities -> a report.
+
+Each recording is cut into windows of the model's length (2.5 s) every ``hop_s`` seconds, streamed from disk in
+blocks (never the whole file in memory). A window whose loud frames stay below ``silence_db`` (frame RMS, 95th
+percentile, dBFS: an energy detector, no VAD model) is marked silent and left out of the verdict.
+Per recording: the dominant emotion is the argmax of the mean probability over speech windows; its confidence is
+that mean; ``share_<emotion>`` is the share of speech windows whose top emotion it is.
+
+On Dask, recordings are grouped into tasks of about ``task_s`` audio seconds and long recordings are split into
+chunks across tasks. Each task writes one part file (atomically) of per-chunk partial sums, which merge exactly;
+a rerun with the same ``--out`` skips finished parts, so a crash costs only the tasks in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ser_batch import audio, features
+from ser_batch.cluster import RETRIES, dask_client, follow
+from ser_batch.errors import AudioError, ConfigError, SerBatchError
+from ser_batch.labels import EMOTIONS
+from ser_batch.shards import write_table_atomic
+
+DEFAULT_MODEL_NAME = "ser-default"
+
+
+def default_model() -> Path:
+    """The shipped model: $SER_BATCH_MODEL, else models/ser-default of this checkout."""
+    env = os.environ.get("SER_BATCH_MODEL")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[1] / "models" / DEFAULT_MODEL_NAME
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """How recordings are windowed and judged."""
+
+    hop_s: float = 1.25
+    silence_db: float = -45.0
+    chunk_s: float = 600.0  # a longer recording is split into chunks of this length, scored by separate tasks
+    task_s: float = 900.0  # audio seconds per task
+    max_duration_s: float = 48 * 3600.0  # longer files are refused as oversized
+    batch_windows: int = 256
+
+    def __post_init__(self) -> None:
+        if self.hop_s <= 0 or self.chunk_s <= 0 or self.task_s <= 0:
+            raise ConfigError("hop, chunk and task lengths must be > 0 seconds")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- windowing
+
+
+def window_starts(duration_s: float, window_s: float, hop_s: float) -> np.ndarray:
+    """Start times covering [0, duration): every ``hop_s``; the last window may run past the end (zero-padded)."""
+    if duration_s <= 0:
+        return np.zeros(0)
+    n = 1 if duration_s <= window_s else math.ceil((duration_s - window_s) / hop_s - 1e-9) + 1
+    return np.arange(n) * hop_s
+
+
+def iter_windows(blocks: Iterable[np.ndarray], sr: int, window_s: float, hop_s: float, first_start_s: float = 0.0, last_start_s: float = math.inf) -> Iterator[tuple[float, np.ndarray]]:
+    """(start_s, window) from a stream of blocks that begins at ``first_start_s``; windows start every ``hop_s``
+    up to ``last_start_s``, and the last ones are zero-padded when the stream ends."""
+    win, buf, buf_start = int(round(window_s * sr)), np.zeros(0, np.float32), first_start_s
+    k = 0
+    start = first_start_s
+    for block in blocks:
+        buf = np.concatenate([buf, block])
+        while start <= last_start_s + 1e-9:
+            lo = int(round((start - buf_start) * sr))
+            if lo + win > buf.size:
+                break
+            yield start, buf[lo : lo + win]
+            k += 1
+            start = first_start_s + k * hop_s
+        drop = max(0, min(int(round((start - buf_start) * sr)), buf.size))
+        buf, buf_start = buf[drop:], buf_start + drop / sr
+    while start <= last_start_s + 1e-9:
+        lo = int(round((start - buf_start) * sr))
+        if lo >= buf.size:
+            break
+        w = buf[lo : lo + win]
+        yield start, np.pad(w, (0, win - w.size))
+        k += 1
+        start = first_start_s + k * hop_s
+
+
+def silent(feats: np.ndarray, coefficients: Sequence[str], silence_db: float) -> np.ndarray:
+    """Per window: is the 95th percentile of frame RMS below ``silence_db`` dBFS? (feats: windows, frames, coeffs)"""
+    rms = feats[:, :, list(coefficients).index("rms")]
+    loud = np.percentile(rms, 95, axis=1)
+    return 20 * np.log10(np.maximum(loud, 1e-10)) < silence_db
+
+
+# ---------------------------------------------------------------- aggregation
+
+
+@dataclass
+class Partial:
+    """Sums over the windows of one chunk: merging chunks is adding these."""
+
+    windows: int = 0
+    speech: int = 0
+    prob_sum: np.ndarray | None = None  # over speech windows, per class
+    top_count: np.ndarray | None = None  # speech windows whose argmax is each class
+
+    def add(self, proba: np.ndarray, is_silent: np.ndarray) -> None:
+        n_classes = proba.shape[1]
+        if self.prob_sum is None:
+            self.prob_sum, self.top_count = np.zeros(n_classes), np.zeros(n_classes, np.int64)
+        sp = proba[~is_silent]
+        self.windows += len(proba)
+        self.speech += len(sp)
+        self.prob_sum += sp.sum(axis=0)
+        self.top_count += np.bincount(sp.argmax(axis=1), minlength=n_classes) if len(sp) else 0  # type: ignore[operator]
+
+
+def verdict(windows: int, speech: int, prob_sum: np.ndarray, top_count: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
+    """Recording-level figures from merged sums, with probabilities and shares spread over all 8 emotions."""
+    row: dict[str, Any] = {"windows": int(windows), "speech_windows": int(speech)}
+    mean = prob_sum / speech if speech else np.full(len(classes), np.nan)
+    share = top_count / speech if speech else np.full(len(classes), np.nan)
+    for e in EMOTIONS:
+        i = classes.index(e) if e in classes else None
+        row[f"p_{e}"] = float(mean[i]) if i is not None else (0.0 if speech else math.nan)
+        row[f"share_{e}"] = float(share[i]) if i is not None else (0.0 if speech else math.nan)
+    if speech:
+        best = int(np.argmax(mean))
+        row["emotion"], row["confidence"] = classes[best], float(mean[best])
+    else:
+        row["emotion"], row["confidence"] = None, math.nan
+    return row
+
+
+# ---------------------------------------------------------------- scoring a signal
+
+
+@lru_cache(maxsize=2)
+def _load_model(path: str):  # type: ignore[no-untyped-def]
+    """One loaded model per worker process."""
+    from ser_batch import modeldir
+
+    return modeldir.load(path)
+
+
+def score_windows(md: Any, windows: list[np.ndarray], settings: ScoreSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities (n, classes) and silence flags (n,) for a list of windows at the model's rate."""
+    fs = md.features
+    feats = features.compute(np.stack(windows), fs.sample_rate, fs)
+    return md.predict_proba(feats), silent(feats, fs.coefficients, settings.silence_db)
+
+
+def score_stream(md: Any, blocks: Iterable[np.ndarray], settings: ScoreSettings, first_start_s: float = 0.0, last_start_s: float = math.inf) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(starts, proba, silent) per batch of windows from a stream of blocks."""
+    fs = md.features
+    starts: list[float] = []
+    wins: list[np.ndarray] = []
+    for start, w in iter_windows(blocks, fs.sample_rate, fs.duration_s, settings.hop_s, first_start_s, last_start_s):
+        if not np.isfinite(w).all():
+            raise AudioError("contains NaN or Inf samples; re-export it as PCM")
+        starts.append(start)
+        wins.append(w)
+        if len(wins) == settings.batch_windows:
+            yield (np.array(starts), *score_windows(md, wins, settings))
+            starts, wins = [], []
+    if wins:
+        yield (np.array(starts), *score_windows(md, wins, settings))
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What ``predict`` says about one signal."""
+
+    emotion: str | None
+    confidence: float
+    probabilities: dict[str, float]
+    windows: int
+    speech_windows: int
+
+
+def predict(signal: np.ndarray, sr: int, model: str | os.PathLike[str] | None = None, settings: ScoreSettings = ScoreSettings()) -> Prediction:
+    """Emotion of a NumPy signal (mono or (samples, channels)) at rate ``sr``, with the default model if none given."""
+    md = _load_model(str(model or default_model()))
+    y = audio.resample(audio.to_mono(np.asarray(signal, np.float32)), sr, md.features.sample_rate)
+    audio.check_signal(y, "signal", md.features.frame_length)
+    part = Partial()
+    for _starts, proba, sil in score_stream(md, [y], settings):
+        part.add(proba, sil)
+    return _prediction(part, md.classes)
+
+
+def predict_file(path: str | os.PathLike[str], model: str | os.PathLike[str] | None = None, settings: ScoreSettings = ScoreSettings()) -> Prediction:
+    """Emotion of one audio file, streamed from disk."""
+    md = _load_model(str(model or default_model()))
+    info = audio.probe(path)
+    _check_length(info, str(path), settings)
+    part = Partial()
+    for _starts, proba, sil in score_stream(md, audio.stream(path, md.features.sample_rate), settings):
+        part.add(proba, sil)
+    return _prediction(part, md.classes)
+
+
+def _prediction(part: Partial, classes: list[str]) -> Prediction:
+    if part.windows == 0:
+        raise AudioError("no window could be scored")
+    v = verdict(part.windows, part.speech, part.prob_sum, part.top_count, classes)  # type: ignore[arg-type]
+    if not part.speech:
+        raise AudioError("is silent: every window is below the silence threshold")
+    return Prediction(v["emotion"], v["confidence"], {e: v[f"p_{e}"] for e in EMOTIONS}, v["windows"], v["speech_windows"])
+
+
+def _check_length(info: audio.AudioInfo, path: str, settings: ScoreSettings) -> None:
+    if info.duration_s > settings.max_duration_s:
+        raise AudioError(f"{path} is oversized: {info.duration_s / 3600:.1f} h > {settings.max_duration_s / 3600:.1f} h limit (--max-hours)")
+
+
+# ---------------------------------------------------------------- the Dask job
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A stretch of one recording: windows starting in [first_start_s, last_start_s]."""
+
+    path: str
+    chunk: int
+    first_start_s: float
+    last_start_s: float
+    duration_s: float
+
+
+PART_SCHEMA = pa.schema(
+    [
+        ("path", pa.string()), ("chunk", pa.int32()), ("duration_s", pa.float64()), ("error", pa.string()),
+        ("windows", pa.int64()), ("speech", pa.int64()), ("prob_sum", pa.list_(pa.float64())), ("top_count", pa.list_(pa.int64())),
+    ]
+)  # fmt: skip
+
+
+def plan_pieces(path: str, duration_s: float, window_s: float, settings: ScoreSettings) -> list[Piece]:
+    """Split a recording's window starts into chunks of about ``chunk_s`` seconds."""
+    starts = window_starts(duration_s, window_s, settings.hop_s)
+    per_chunk = max(1, int(settings.chunk_s // settings.hop_s))
+    return [
+        Piece(path, i, float(starts[j]), float(starts[min(j + per_chunk, len(starts)) - 1]), duration_s)
+        for i, j in enumerate(range(0, len(starts), per_chunk))
+    ]
+
+
+def score_task(pieces: list[Piece], model: str, settings: ScoreSettings, parts_dir: str, name: str, segments: bool) -> dict[str, float]:
+    """The Dask task: score its pieces, write one part (and its segments) atomically."""
+    md = _load_model(model)
+    fs = md.features
+    rows, seg_rows = [], []
+    for pc in pieces:
+        part = Partial()
+        error = None
+        try:
+            stop_s = pc.last_start_s + fs.duration_s
+            blocks = audio.stream(pc.path, fs.sample_rate, block_s=60.0, start_s=pc.first_start_s, stop_s=stop_s)
+            for starts, proba, sil in score_stream(md, blocks, settings, pc.first_start_s, pc.last_start_s):
+                part.add(proba, sil)
+                if segments:
+                    seg_rows.append(_segment_table(pc.path, starts, np.minimum(starts + fs.duration_s, pc.duration_s), proba, sil, md.classes))
+        except SerBatchError as exc:
+            error = str(exc) if pc.path in str(exc) else f"{pc.path} {exc}"
+        except Exception as exc:  # one odd file costs its row, never the task
+            error = f"{pc.path}: {type(exc).__name__}: {exc}"
+        n = len(md.classes)
+        rows.append({
+            "path": pc.path, "chunk": pc.chunk, "duration_s": pc.duration_s, "error": error, "windows": part.windows,
+            "speech": part.speech,
+            "prob_sum": (part.prob_sum if part.prob_sum is not None else np.zeros(n)).tolist(),
+            "top_count": (part.top_count if part.top_count is not None else np.zeros(n, np.int64)).tolist(),
+        })  # fmt: skip
+    root = Path(parts_dir)
+    if segments:
+        seg = pa.concat_tables(seg_rows) if seg_rows else _segment_table("", np.zeros(0), np.zeros(0), np.zeros((0, len(md.classes))), np.zeros(0, bool), md.classes)
+        write_table_atomic(seg, root / "segments" / name)
+    write_table_atomic(pa.Table.from_pylist(rows, schema=PART_SCHEMA), root / name)
+    return {"seconds": sum(p.duration_s for p in pieces if p.chunk == 0)}
+
+
+def _segment_table(path: str, starts: np.ndarray, ends: np.ndarray, proba: np.ndarray, sil: np.ndarray, classes: list[str]) -> pa.Table:
+    cols: dict[str, Any] = {
+        "path": pa.array([path] * len(starts), pa.string()),
+        "start_s": pa.array(starts, pa.float64()),
+        "end_s": pa.array(ends, pa.float64()),
+        "is_speech": pa.array(~sil, pa.bool_()),
+        "emotion": pa.array([classes[i] for i in proba.argmax(axis=1)] if len(proba) else [], pa.string()),
+    }
+    for e in EMOTIONS:
+        cols[f"p_{e}"] = pa.array(proba[:, classes.index(e)] if e in classes else np.zeros(len(starts)), pa.float32())
+    return pa.table(cols)
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """What a score run did."""
+
+    out: Path
+    recordings: int
+    ok: int
+    errors: int
+    audio_hours: float
+    seconds: float
+    distribution: dict[str, int]
+
+
+def score(
+    inputs: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    model: str | os.PathLike[str] | None = None,
+    segments: str | os.PathLike[str] | None = None,
+    settings: ScoreSettings = ScoreSettings(),
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] | None = None,
+) -> ScoreResult:
+    """Score every recording under ``inputs`` into ``out`` (.parquet or .csv) and optionally per-window ``segments``."""
+    from ser_batch import corpora, modeldir
+
+    t0 = time.perf_counter()
+    say = echo or (lambda _m: None)
+    out_path = Path(out)
+    if out_path.suffix.lower() not in (".parquet", ".csv"):
+        raise ConfigError(f"--out {out_path} must end in .parquet or .csv")
+    model_dir = Path(model) if model else default_model()
+    config = modeldir.read_config(model_dir)
+    fs = features.FeatureSettings.from_dict(config["features"])
+    files: list[str] = []
+    errors: dict[str, str] = {}
+    for root in inputs:
+        r = os.fspath(root)
+        if os.path.isdir(r):
+            files.extend(corpora.walk_audio(r, lambda p, why: errors.__setitem__(p, why)))
+        elif os.path.exists(r) or os.path.islink(r):
+            files.append(os.path.abspath(r))
+        else:
+            raise ConfigError(f"{r} does not exist")
+    files = sorted(set(files))
+    pieces: list[Piece] = []
+    durations: dict[str, float] = {}
+    for f in files:
+        try:
+            info = audio.probe(f)
+            _check_length(info, f, settings)
+        except AudioError as exc:
+            errors[f] = str(exc)
+            continue
+        durations[f] = info.duration_s
+        pieces.extend(plan_pieces(f, info.duration_s, fs.duration_s, settings))
+    tasks = _group(pieces, settings)
+    key = hashlib.sha256(json.dumps([config.get("created"), config["name"], settings.to_dict(), bool(segments)], sort_keys=True).encode()).hexdigest()[:10]
+    parts_dir = out_path.parent / f".{out_path.name}.parts-{key}"
+    names = [f"task-{i:06d}-{hashlib.sha256(repr(t).encode()).hexdigest()[:10]}.parquet" for i, t in enumerate(tasks)]
+    todo = [(t, n) for t, n in zip(tasks, names) if not (parts_dir / n).is_file()]
+    total_s = sum(durations.values())
+    say(f"{len(files)} recordings ({total_s / 3600:.2f} h of audio) in {len(tasks)} tasks; {len(tasks) - len(todo)} already done; model {model_dir}")
+    if todo:
+        with dask_client(scheduler, workers, echo=say) as client:
+            futures = [
+                client.submit(score_task, t, str(model_dir), settings, str(parts_dir), n, bool(segments), key=f"score-{n}", retries=RETRIES, pure=False)
+                for t, n in todo
+            ]  # fmt: skip
+            weights = {f.key: sum(p.last_start_s - p.first_start_s + settings.hop_s for p in t) / 3600 for f, (t, _n) in zip(futures, todo)}
+            by_key = {f.key: t for f, (t, _n) in zip(futures, todo)}
+            for fut, _res, err in follow(futures, sum(weights.values()), weights, "h audio", progress):
+                if err is not None:
+                    for p in by_key[fut.key]:
+                        errors[p.path] = f"{p.path}: its task failed ({type(err).__name__}: {err}); rerun to retry"
+    report = _merge(parts_dir, names, files, durations, errors, config, model_dir)
+    _write_report(report, out_path)
+    if segments:
+        _merge_segments(parts_dir, names, Path(segments))
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    ok = report["status"] == "ok"
+    dist = report.loc[ok, "emotion"].value_counts().to_dict()
+    return ScoreResult(out_path, len(report), int(ok.sum()), int((~ok).sum()), total_s / 3600, time.perf_counter() - t0, {str(k): int(v) for k, v in dist.items()})
+
+
+def _group(pieces: list[Piece], settings: ScoreSettings) -> list[list[Piece]]:
+    """Pack pieces into tasks of about ``task_s`` audio seconds, in order."""
+    tasks: list[list[Piece]] = []
+    cur: list[Piece] = []
+    acc = 0.0
+    for p in pieces:
+        cur.append(p)
+        acc += p.last_start_s - p.first_start_s + settings.hop_s
+        if acc >= settings.task_s:
+            tasks.append(cur)
+            cur, acc = [], 0.0
+    if cur:
+        tasks.append(cur)
+    return tasks
+
+
+REPORT_COLUMNS = ["path", "status", "error", "duration_s", "windows", "speech_windows", "emotion", "confidence",
+                  *(f"p_{e}" for e in EMOTIONS), *(f"share_{e}" for e in EMOTIONS), "model", "model_version"]  # fmt: skip
+
+
+def _merge(parts_dir: Path, names: list[str], files: list[str], durations: dict[str, float], errors: dict[str, str], config: dict[str, Any], model_dir: Path) -> pd.DataFrame:
+    """One row per recording from the parts (chunks deduplicated by (path, chunk)), in path order."""
+    classes = list(config["classes"])
+    tables = [pq.read_table(parts_dir / n) for n in names if (parts_dir / n).is_file()]
+    parts = pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame(columns=PART_SCHEMA.names)
+    parts = parts.drop_duplicates(["path", "chunk"])
+    rows = []
+    version = str(config.get("model_version", config["versions"].get("ser-batch", "?")))
+    for path, g in parts.groupby("path", sort=False):
+        errs = g["error"].dropna()
+        if len(errs):
+            rows.append({"path": path, "status": "error", "error": errs.iloc[0], "duration_s": durations.get(path)})
+            continue
+        speech = int(g["speech"].sum())
+        v = verdict(int(g["windows"].sum()), speech, np.sum(np.stack(g["prob_sum"].to_numpy()), axis=0), np.sum(np.stack(g["top_count"].to_numpy()), axis=0), classes)
+        row = {"path": path, "status": "ok", "error": None, "duration_s": durations.get(path), **v}
+        if not speech:
+            row.update(status="error", error=f"{path} is silent: all {v['windows']} windows are below the silence threshold")
+        rows.append(row)
+    seen = {r["path"] for r in rows}
+    for f in files:
+        if f not in seen:
+            rows.append({"path": f, "status": "error", "error": errors.get(f, f"{f}: not scored; rerun to retry"), "duration_s": durations.get(f)})
+    for f, why in errors.items():
+        if f not in seen and f not in set(files):
+            rows.append({"path": f, "status": "error", "error": why, "duration_s": None})
+    df = pd.DataFrame(rows).reindex(columns=REPORT_COLUMNS)
+    df["model"], df["model_version"] = config["name"], version
+    return df.sort_values("path", kind="stable").reset_index(drop=True)
+
+
+def _write_report(df: pd.DataFrame, out: Path) -> None:
+    """Parquet (documented schema) or CSV, written atomically."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df = df.astype({"windows": "Int64", "speech_windows": "Int64"})
+    if out.suffix.lower() == ".csv":
+        tmp = out.parent / f".tmp-{out.name}"
+        df.to_csv(tmp, index=False)
+        os.replace(tmp, out)
+    else:
+        write_table_atomic(pa.Table.from_pandas(df, preserve_index=False), out)
+
+
+def _merge_segments(parts_dir: Path, names: list[str], out: Path) -> None:
+    """Concatenate per-task segment parts into one Parquet file, streaming (memory flat)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".tmp-{out.name}"
+    writer = None
+    try:
+        for n in names:
+            p = parts_dir / "segments" / n
+            if not p.is_file():
+                continue
+            t = pq.read_table(p)
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, t.schema, compression="zstd")
+            writer.write_table(t)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is not None:
+        os.replace(tmp, out)
