@@ -87,14 +87,16 @@ def compute(y: np.ndarray, sr: int, settings: FeatureSettings) -> np.ndarray:
     """
     if sr != settings.sample_rate:
         raise ConfigError(f"features expect {settings.sample_rate} Hz audio, got {sr} Hz; resample in audio.py")
-    if y.ndim == 2:
-        # One window at a time: librosa's MFCC clips the dB range at the max of the whole input (top_db), so a
-        # stacked batch would make each window's features depend on the loudest window beside it.
-        n = y.shape[0]
-        return np.stack([compute(w, sr, settings) for w in y]) if n else np.zeros((0, *settings.shape), np.float32)
+    if y.shape[-1] == 0 or (y.ndim == 2 and y.shape[0] == 0):
+        return np.zeros((*y.shape[:-1], *settings.shape), np.float32)
     frame, hop = settings.frame_length, settings.hop_length
     zcr = librosa.feature.zero_crossing_rate(y, frame_length=frame, hop_length=hop)
     rms = librosa.feature.rms(y=y, frame_length=frame, hop_length=hop)
-    mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=settings.n_mfcc, n_fft=frame, hop_length=hop)
+    mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=frame, hop_length=hop, power=2.0)
+    # librosa.power_to_db's top_db clips at the maximum of the whole input; clipping per window instead keeps a
+    # window's features independent of the loudest window stacked beside it.
+    db = 10.0 * np.log10(np.maximum(mel, 1e-10))
+    db = np.maximum(db, db.max(axis=(-2, -1), keepdims=True) - 80.0)
+    mfcc = librosa.feature.mfcc(S=db, n_mfcc=settings.n_mfcc)
     out = np.concatenate([zcr, rms, mfcc], axis=-2)  # (..., coeffs, frames)
     return np.ascontiguousarray(np.swapaxes(out, -1, -2), dtype=np.float32)

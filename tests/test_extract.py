@@ -320,6 +320,7 @@ def test_extract_shard_in_process_turns_failures_into_file_rows(
 # ------------------------------------------------------------------------------------------ CLI
 
 
+@pytest.mark.filterwarnings("ignore:Port 8787 is already in use:UserWarning")
 def test_cli_extract_end_to_end_no_augment(synth_corpus: tuple[Path, list], extracted: Extracted, tmp_path: Path) -> None:
     root, files = synth_corpus
     out = tmp_path / "cli-out"
