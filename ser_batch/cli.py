@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -21,6 +22,12 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """Speech emotion recognition as a batch job over audio corpora, on Dask (local by default)."""
+    # SIGTERM unwinds like Ctrl-C: jobs clean their temporaries, keep finished parts, and a rerun resumes.
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 Scheduler = Annotated[
@@ -49,8 +56,10 @@ def extract(
     corpus: Annotated[Optional[str], typer.Option("--corpus", help="Force one layout (ravdess, cremad, tess, savee, emodb, generic) instead of detecting it per file.")] = None,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Also write noise, pitch-shift and time-stretch copies (training only).")] = True,
     seed: Annotated[int, typer.Option(help="Seed of the augmentations; same seed, same copies.")] = 0,
-    offset: Annotated[float, typer.Option(help="Start of the analysis window in seconds (the seed's 0.6).")] = 0.6,
-    duration: Annotated[float, typer.Option(help="Length of the analysis window in seconds (the seed's 2.5).")] = 2.5,
+    feature_set: Annotated[str, typer.Option("--features", help="Feature set: seed (ZCR, RMS, MFCC) or logmel (log-mel + energy).")] = "seed",
+    normalize: Annotated[Optional[str], typer.Option(help="Per-window normalisation: none or utterance (subtract each band's mean).")] = None,
+    offset: Annotated[Optional[float], typer.Option(help="Start of the analysis window in seconds (seed: 0.6, logmel: 0.5).")] = None,
+    duration: Annotated[Optional[float], typer.Option(help="Length of the analysis window in seconds (seed: 2.5, logmel: 3.0).")] = None,
     files_per_shard: Annotated[int, typer.Option(help="Files per task and shard (x4 rows with augmentation).")] = 128,
     scheduler: Scheduler = None,
     workers: Workers = None,
@@ -62,7 +71,7 @@ def extract(
     from ser_batch.features import FeatureSettings
 
     try:
-        fs = FeatureSettings(offset_s=offset, duration_s=duration)
+        fs = FeatureSettings.preset(feature_set, offset_s=offset, duration_s=duration, normalize=normalize)
         result = run(
             corpus_dirs, out, corpus=corpus, feature_settings=fs,
             augment_settings=AugmentSettings(seed=seed) if augment else None,

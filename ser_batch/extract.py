@@ -195,20 +195,24 @@ def extract(
     todo = [p for p in plans if not _shard_done(out_dir, p.name)]
     say(f"Found {len(entries)} audio files ({len(failures)} unparsed) in {len(plans)} shards; {len(plans) - len(todo)} already done.")
     task_errors: dict[str, str] = {}
-    if todo:
-        with dask_client(scheduler, workers, echo=say) as client:
-            futures = [
-                client.submit(
-                    extract_shard, p, str(out_dir), feature_settings, augment_settings,
-                    key=f"extract-{p.name}", retries=RETRIES, pure=False,
-                )
-                for p in todo
-            ]  # fmt: skip
-            weights = {f.key: len(p.files) for f, p in zip(futures, todo)}
-            by_key = {f.key: p for f, p in zip(futures, todo)}
-            for fut, _res, err in follow(futures, sum(weights.values()), weights, "files", progress):
-                if err is not None:
-                    task_errors[by_key[fut.key].name] = f"{type(err).__name__}: {err}"
+    try:
+        if todo:
+            with dask_client(scheduler, workers, echo=say) as client:
+                futures = [
+                    client.submit(
+                        extract_shard, p, str(out_dir), feature_settings, augment_settings,
+                        key=f"extract-{p.name}", retries=RETRIES, pure=False,
+                    )
+                    for p in todo
+                ]  # fmt: skip
+                weights = {f.key: len(p.files) for f, p in zip(futures, todo)}
+                by_key = {f.key: p for f, p in zip(futures, todo)}
+                for fut, _res, err in follow(futures, sum(weights.values()), weights, "files", progress):
+                    if err is not None:
+                        task_errors[by_key[fut.key].name] = f"{type(err).__name__}: {err}"
+    finally:  # interrupted or not: no half-written file stays behind; finished shards stay for the rerun
+        for sub in ("shards", "files"):
+            shards.remove_temporaries(out_dir / sub)
     result = _finish(out_dir, plans, failures, settings, task_errors)
     return ExtractResult(**result, out=out_dir, shards_skipped=len(plans) - len(todo), seconds=time.perf_counter() - t0)
 
@@ -228,8 +232,9 @@ def _claim_output(out: Path, settings: dict[str, Any]) -> None:
         old = json.loads(path.read_text())
         if old.get("format") != shards.MANIFEST_FORMAT:
             raise ConfigError(f"{out} holds a {shards.MANIFEST} that is not ser-batch's; choose another --out")
-        if old.get("settings") != settings:
-            diff = _diff(old.get("settings", {}), settings)
+        old_settings = _normalized(old.get("settings", {}))
+        if old_settings != settings:
+            diff = _diff(old_settings, settings)
             raise ConfigError(
                 f"{out} holds shards made with other settings ({diff}); use another --out or delete {out}"
             )
@@ -240,6 +245,16 @@ def _claim_output(out: Path, settings: dict[str, Any]) -> None:
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} is not empty and is no ser-batch shard directory; choose another --out")
     shards.write_json_atomic(_manifest_base(settings) | {"complete": False, "shards": []}, path)
+
+
+def _normalized(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings as the current code writes them (fields added since then take their defaults)."""
+    try:
+        fs = FeatureSettings.from_dict(settings["features"])
+        aug = AugmentSettings.from_dict(settings["augment"]) if settings.get("augment") else None
+    except (KeyError, TypeError, SerBatchError):
+        return settings
+    return _settings_dict(fs, aug)
 
 
 def _diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str:

@@ -3,8 +3,12 @@
 Every feature set returns a (frames x coefficients) float32 matrix, so models can treat time as time; the
 seed's flat vector is ``matrix.reshape(-1)``.
 
-Feature sets
-- ``seed`` (v1): the origin project's features, per frame: zero-crossing rate, RMS energy, 20 MFCCs.
+Feature sets (``PRESETS`` holds each one's default settings)
+- ``seed`` (v1): the origin project's features, per frame: zero-crossing rate, RMS energy, 20 MFCCs;
+  2.5 s from 0.6 s, frame 1024 / hop 512 at 16 kHz -> 79 x 22.
+- ``logmel`` (v1): log-mel spectrogram (dB, ``n_mels`` bands up to 8 kHz) plus frame energy (dB); 3.0 s from
+  0.5 s, frame 512 / hop 256 at 16 kHz -> 188 x 65. ``normalize="utterance"`` subtracts each band's mean over
+  the window (cepstral-mean-style normalisation against channel and speaker colouring).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy as np
 from ser_batch.audio import WORKING_SR
 from ser_batch.errors import ConfigError
 
-FEATURE_SETS: dict[str, int] = {"seed": 1}
+FEATURE_SETS: dict[str, int] = {"seed": 1, "logmel": 1}
 """Known feature set names and their current version; bump the version whenever outputs change."""
 
 
@@ -35,8 +39,12 @@ class FeatureSettings:
     frame_length: int = 1024
     hop_length: int = 512
     n_mfcc: int = 20
+    n_mels: int = 64
+    normalize: str = "none"  # none | utterance
 
     def __post_init__(self) -> None:
+        if self.normalize not in ("none", "utterance"):
+            raise ConfigError(f"normalize must be 'none' or 'utterance', got {self.normalize!r}")
         if self.name not in FEATURE_SETS:
             raise ConfigError(f"unknown feature set {self.name!r}; known: {', '.join(FEATURE_SETS)}")
         if self.duration_s <= 0 or self.offset_s < 0:
@@ -54,6 +62,8 @@ class FeatureSettings:
 
     @property
     def coefficients(self) -> tuple[str, ...]:
+        if self.name == "logmel":
+            return ("energy_db", *(f"mel_{i + 1}" for i in range(self.n_mels)))
         return ("zcr", "rms", *(f"mfcc_{i + 1}" for i in range(self.n_mfcc)))
 
     @property
@@ -75,9 +85,22 @@ class FeatureSettings:
             raise ConfigError(f"feature settings have unknown fields {sorted(unknown)}")
         return cls(**data)  # type: ignore[arg-type]
 
+    @classmethod
+    def preset(cls, name: str, **overrides: object) -> FeatureSettings:
+        """The default settings of feature set ``name``, with overrides."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown feature set {name!r}; known: {', '.join(PRESETS)}")
+        return cls.from_dict({**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}})
+
     def fingerprint(self) -> str:
         """Short stable hash of the settings, for naming and comparing."""
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+PRESETS: dict[str, dict[str, object]] = {
+    "seed": {},
+    "logmel": {"name": "logmel", "offset_s": 0.5, "duration_s": 3.0, "frame_length": 512, "hop_length": 256},
+}
 
 
 def compute(y: np.ndarray, sr: int, settings: FeatureSettings) -> np.ndarray:
@@ -89,14 +112,33 @@ def compute(y: np.ndarray, sr: int, settings: FeatureSettings) -> np.ndarray:
         raise ConfigError(f"features expect {settings.sample_rate} Hz audio, got {sr} Hz; resample in audio.py")
     if y.shape[-1] == 0 or (y.ndim == 2 and y.shape[0] == 0):
         return np.zeros((*y.shape[:-1], *settings.shape), np.float32)
+    if settings.name == "logmel":
+        return _logmel(y, sr, settings)
     frame, hop = settings.frame_length, settings.hop_length
     zcr = librosa.feature.zero_crossing_rate(y, frame_length=frame, hop_length=hop)
     rms = librosa.feature.rms(y=y, frame_length=frame, hop_length=hop)
-    mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=frame, hop_length=hop, power=2.0)
-    # librosa.power_to_db's top_db clips at the maximum of the whole input; clipping per window instead keeps a
-    # window's features independent of the loudest window stacked beside it.
-    db = 10.0 * np.log10(np.maximum(mel, 1e-10))
-    db = np.maximum(db, db.max(axis=(-2, -1), keepdims=True) - 80.0)
-    mfcc = librosa.feature.mfcc(S=db, n_mfcc=settings.n_mfcc)
+    mfcc = librosa.feature.mfcc(S=_log_mel(y, sr, frame, hop, 128), n_mfcc=settings.n_mfcc)
     out = np.concatenate([zcr, rms, mfcc], axis=-2)  # (..., coeffs, frames)
+    return np.ascontiguousarray(np.swapaxes(out, -1, -2), dtype=np.float32)
+
+
+def _log_mel(y: np.ndarray, sr: int, n_fft: int, hop: int, n_mels: int, fmax: float | None = None) -> np.ndarray:
+    """Log-mel power in dB (..., n_mels, frames), clipped 80 dB below each window's own maximum.
+
+    librosa.power_to_db's top_db clips at the maximum of the whole input; clipping per window keeps a window's
+    features independent of the loudest window stacked beside it.
+    """
+    mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels, fmax=fmax, power=2.0)
+    db = 10.0 * np.log10(np.maximum(mel, 1e-10))
+    return np.maximum(db, db.max(axis=(-2, -1), keepdims=True) - 80.0)
+
+
+def _logmel(y: np.ndarray, sr: int, settings: FeatureSettings) -> np.ndarray:
+    frame, hop = settings.frame_length, settings.hop_length
+    db = _log_mel(y, sr, frame, hop, settings.n_mels, fmax=sr / 2)
+    if settings.normalize == "utterance":
+        db = db - db.mean(axis=-1, keepdims=True)
+    rms = librosa.feature.rms(y=y, frame_length=frame, hop_length=hop)
+    energy = 20.0 * np.log10(np.maximum(rms, 1e-5))
+    out = np.concatenate([energy, db], axis=-2)
     return np.ascontiguousarray(np.swapaxes(out, -1, -2), dtype=np.float32)

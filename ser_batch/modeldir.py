@@ -108,7 +108,7 @@ class ModelDir:
 
     def check_features(self, other: FeatureSettings, where: str) -> None:
         """Refuse data made with other feature settings, naming each difference."""
-        mine = self.config["features"]
+        mine = self.features.to_dict()
         theirs = other.to_dict()
         diff = [f"{k}: model {mine.get(k)!r}, {where} {theirs.get(k)!r}" for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
         if diff:
@@ -180,6 +180,8 @@ def load(path: str | os.PathLike[str]) -> ModelDir:
 
 
 def _validate_config(config: dict[str, Any], where: Path) -> None:
+    if not isinstance(config, dict):
+        raise ModelDirError(f"{where} holds a JSON {type(config).__name__}, not an object; the model directory is damaged")
     for key, typ in CONFIG_FIELDS.items():
         if key not in config:
             raise ModelDirError(f"{where} lacks the field {key!r}; the model directory is damaged or too old")

@@ -34,7 +34,7 @@ from ser_batch import audio, features
 from ser_batch.cluster import RETRIES, dask_client, follow
 from ser_batch.errors import AudioError, ConfigError, SerBatchError
 from ser_batch.labels import EMOTIONS
-from ser_batch.shards import write_table_atomic
+from ser_batch.shards import remove_temporaries, write_table_atomic
 
 DEFAULT_MODEL_NAME = "ser-default"
 
@@ -105,8 +105,13 @@ def iter_windows(blocks: Iterable[np.ndarray], sr: int, window_s: float, hop_s: 
 
 
 def silent(feats: np.ndarray, coefficients: Sequence[str], silence_db: float) -> np.ndarray:
-    """Per window: is the 95th percentile of frame RMS below ``silence_db`` dBFS? (feats: windows, frames, coeffs)"""
-    rms = feats[:, :, list(coefficients).index("rms")]
+    """Per window: is the 95th percentile of frame RMS below ``silence_db`` dBFS? (feats: windows, frames, coeffs)
+
+    Reads the ``rms`` coefficient (seed features) or ``energy_db``, the frame RMS in dB (logmel features)."""
+    coeffs = list(coefficients)
+    if "rms" not in coeffs and "energy_db" in coeffs:
+        return np.percentile(feats[:, :, coeffs.index("energy_db")], 95, axis=1) < silence_db
+    rms = feats[:, :, coeffs.index("rms")]
     loud = np.percentile(rms, 95, axis=1)
     return 20 * np.log10(np.maximum(loud, 1e-10)) < silence_db
 
@@ -203,7 +208,8 @@ def predict(signal: np.ndarray, sr: int, model: str | os.PathLike[str] | None = 
     y = audio.resample(audio.to_mono(np.asarray(signal, np.float32)), sr, md.features.sample_rate)
     audio.check_signal(y, "signal", md.features.frame_length)
     part = Partial()
-    for _starts, proba, sil in score_stream(md, [y], settings):
+    last = _last_start(y.size / md.features.sample_rate, md.features.duration_s, settings)
+    for _starts, proba, sil in score_stream(md, [y], settings, last_start_s=last):
         part.add(proba, sil)
     return _prediction(part, md.classes)
 
@@ -214,9 +220,16 @@ def predict_file(path: str | os.PathLike[str], model: str | os.PathLike[str] | N
     info = audio.probe(path)
     _check_length(info, str(path), settings)
     part = Partial()
-    for _starts, proba, sil in score_stream(md, audio.stream(path, md.features.sample_rate), settings):
+    last = _last_start(info.duration_s, md.features.duration_s, settings)
+    for _starts, proba, sil in score_stream(md, audio.stream(path, md.features.sample_rate), settings, last_start_s=last):
         part.add(proba, sil)
     return _prediction(part, md.classes)
+
+
+def _last_start(duration_s: float, window_s: float, settings: ScoreSettings) -> float:
+    """The last window start of ``window_starts``: the same windows as the score job, no extra padded tail ones."""
+    starts = window_starts(duration_s, window_s, settings.hop_s)
+    return float(starts[-1]) if len(starts) else 0.0
 
 
 def _prediction(part: Partial, classes: list[str]) -> Prediction:
@@ -352,8 +365,8 @@ def score(
     errors: dict[str, str] = {}
     for root in inputs:
         r = os.fspath(root)
-        if os.path.isdir(r):
-            files.extend(corpora.walk_audio(r, lambda p, why: errors.__setitem__(p, why)))
+        if os.path.isdir(r):  # absolute, like single files: workers may run elsewhere, and no file twice
+            files.extend(corpora.walk_audio(os.path.abspath(r), lambda p, why: errors.__setitem__(p, why)))
         elif os.path.exists(r) or os.path.islink(r):
             files.append(os.path.abspath(r))
         else:
@@ -377,18 +390,22 @@ def score(
     todo = [(t, n) for t, n in zip(tasks, names) if not (parts_dir / n).is_file()]
     total_s = sum(durations.values())
     say(f"{len(files)} recordings ({total_s / 3600:.2f} h of audio) in {len(tasks)} tasks; {len(tasks) - len(todo)} already done; model {model_dir}")
-    if todo:
-        with dask_client(scheduler, workers, echo=say) as client:
-            futures = [
-                client.submit(score_task, t, str(model_dir), settings, str(parts_dir), n, bool(segments), key=f"score-{n}", retries=RETRIES, pure=False)
-                for t, n in todo
-            ]  # fmt: skip
-            weights = {f.key: sum(p.last_start_s - p.first_start_s + settings.hop_s for p in t) / 3600 for f, (t, _n) in zip(futures, todo)}
-            by_key = {f.key: t for f, (t, _n) in zip(futures, todo)}
-            for fut, _res, err in follow(futures, sum(weights.values()), weights, "h audio", progress):
-                if err is not None:
-                    for p in by_key[fut.key]:
-                        errors[p.path] = f"{p.path}: its task failed ({type(err).__name__}: {err}); rerun to retry"
+    try:
+        if todo:
+            with dask_client(scheduler, workers, echo=say) as client:
+                futures = [
+                    client.submit(score_task, t, str(model_dir), settings, str(parts_dir), n, bool(segments), key=f"score-{n}", retries=RETRIES, pure=False)
+                    for t, n in todo
+                ]  # fmt: skip
+                weights = {f.key: sum(p.last_start_s - p.first_start_s + settings.hop_s for p in t) / 3600 for f, (t, _n) in zip(futures, todo)}
+                by_key = {f.key: t for f, (t, _n) in zip(futures, todo)}
+                for fut, _res, err in follow(futures, sum(weights.values()), weights, "h audio", progress):
+                    if err is not None:
+                        for p in by_key[fut.key]:
+                            errors[p.path] = f"{p.path}: its task failed ({type(err).__name__}: {err}); rerun to retry"
+    finally:  # interrupted or not: finished parts stay for the rerun, half-written ones go
+        remove_temporaries(parts_dir)
+        remove_temporaries(parts_dir / "segments")
     report = _merge(parts_dir, names, files, durations, errors, config, model_dir)
     _write_report(report, out_path)
     if segments:
@@ -429,8 +446,8 @@ def _merge(parts_dir: Path, names: list[str], files: list[str], durations: dict[
     version = str(config.get("model_version", config["versions"].get("ser-batch", "?")))
     for path, g in parts.groupby("path", sort=False):
         errs = g["error"].dropna()
-        if len(errs):
-            rows.append({"path": path, "status": "error", "error": errs.iloc[0], "duration_s": durations.get(path)})
+        if len(errs) or path in errors:  # in errors: a task holding one of its chunks failed, the rest is partial
+            rows.append({"path": path, "status": "error", "error": errs.iloc[0] if len(errs) else errors[path], "duration_s": durations.get(path)})
             continue
         speech = int(g["speech"].sum())
         v = verdict(int(g["windows"].sum()), speech, np.sum(np.stack(g["prob_sum"].to_numpy()), axis=0), np.sum(np.stack(g["top_count"].to_numpy()), axis=0), classes)

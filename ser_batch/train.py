@@ -45,6 +45,11 @@ class TrainSettings:
     class_weights: bool = True
     seed: int = 0
     memory_limit_mb: int = 4096  # training rows above this are streamed from Parquet instead of loaded
+    label_smoothing: float = 0.0
+    mixup: float = 0.0  # Beta(a, a) mixing of training pairs; 0 is off
+    specaugment: bool = False  # random time and coefficient masks on training batches
+    time_mask: int = 20  # frames, at most, per mask
+    coeff_mask: int = 8  # coefficients, at most, per mask
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -171,11 +176,12 @@ def fit(
             .shuffle(len(xt), seed=settings.seed, reshuffle_each_iteration=True)
             .batch(settings.batch_size)
         )
+    train_ds = _regularise(train_ds, settings)
     val = None
     if m["val"].any():
         val = (scaler.transform(gather(data, m["val"])), keras.utils.to_categorical(y[m["val"]], n_classes))
 
-    model = models.build(settings.model, fs.n_frames, fs.n_coeffs, n_classes, settings.learning_rate)
+    model = models.build(settings.model, fs.n_frames, fs.n_coeffs, n_classes, settings.learning_rate, settings.label_smoothing)
     monitor = "val_loss" if val is not None else "loss"
     with tempfile.TemporaryDirectory() as tmp:
         best = os.path.join(tmp, "best.weights.h5")
@@ -230,6 +236,40 @@ def _stream_dataset(data: Data, mask: np.ndarray, y: np.ndarray, scaler: Scaler,
     return ds.shuffle(8192, seed=settings.seed).batch(settings.batch_size).prefetch(2)
 
 
+def _regularise(ds, settings: TrainSettings):  # type: ignore[no-untyped-def]
+    """SpecAugment-style masks and mixup on training batches (never on validation or test)."""
+    import tensorflow as tf
+
+    def mask(x, y):  # type: ignore[no-untyped-def]
+        shape = tf.shape(x)
+        b, t, c = shape[0], shape[1], shape[2]
+
+        def band(length, width):  # type: ignore[no-untyped-def]
+            start = tf.random.uniform([b, 1], 0, length, tf.int32)
+            w = tf.random.uniform([b, 1], 0, width + 1, tf.int32)
+            r = tf.range(length)[None, :]
+            return tf.cast((r >= start) & (r < start + w), x.dtype)
+
+        keep = (1.0 - band(t, settings.time_mask))[:, :, None] * (1.0 - band(c, settings.coeff_mask))[:, None, :]
+        return x * keep, y
+
+    def mix(x, y):  # type: ignore[no-untyped-def]
+        b = tf.shape(x)[0]
+        g1 = tf.random.gamma([b], settings.mixup)
+        g2 = tf.random.gamma([b], settings.mixup)
+        lam = g1 / (g1 + g2)
+        idx = tf.random.shuffle(tf.range(b))
+        lx = tf.reshape(lam, [-1, 1, 1])
+        ly = tf.reshape(lam, [-1, 1])
+        return lx * x + (1 - lx) * tf.gather(x, idx), ly * y + (1 - ly) * tf.gather(y, idx)
+
+    if settings.specaugment:
+        ds = ds.map(mask, num_parallel_calls=tf.data.AUTOTUNE)
+    if settings.mixup > 0:
+        ds = ds.map(mix, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(2)
+
+
 def _save(out: Path, model: Any, scaler: Scaler, data: Data, split: splits.Split, settings: TrainSettings, classes: list[str], result: dict[str, Any], name: str | None, model_version: str, job: str | None) -> None:
     from ser_batch import modeldir
 
@@ -268,15 +308,15 @@ def _protocol_note(split: splits.Split) -> str:
     )
 
 
-def make_splits(data: Data, protocol: str, fold: int, settings: TrainSettings) -> list[splits.Split]:
-    """The splits a protocol asks for."""
+def make_splits(data: Data, protocol: str, fold: int, settings: TrainSettings, folds: Sequence[int] | None = None) -> list[splits.Split]:
+    """The splits a protocol asks for (``folds`` narrows cv to some folds)."""
     if protocol not in splits.PROTOCOLS:
         raise ConfigError(f"unknown protocol {protocol!r}; known: {', '.join(splits.PROTOCOLS)}")
     speakers = data.meta["speaker"].unique().tolist()
     if protocol == "seed-random":
         return [splits.Split("seed-random", None, tuple(sorted(speakers)), (), (), settings.seed)]
-    folds = range(1, splits.N_FOLDS + 1) if protocol == "cv" else [fold]
-    return [splits.speaker_split(speakers, f, settings.n_val_speakers, settings.seed, protocol=protocol) for f in folds]
+    chosen = (folds or range(1, splits.N_FOLDS + 1)) if protocol == "cv" else [fold]
+    return [splits.speaker_split(speakers, f, settings.n_val_speakers, settings.seed, protocol=protocol) for f in chosen]
 
 
 def train(
@@ -292,13 +332,14 @@ def train(
     name: str | None = None,
     model_version: str = "dev",
     job: str | None = None,
+    folds: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Train on shards as Dask tasks. ``holdout``/``seed-random`` save a model dir to ``out``; ``cv`` writes
     per-fold and mean ± sd figures (cv.json, report.md) to ``out``."""
     say = echo or (lambda _m: None)
     dirs = [str(Path(d)) for d in feature_dirs]
     data = load_meta(dirs)
-    plan = make_splits(data, protocol, fold, settings)
+    plan = make_splits(data, protocol, fold, settings, folds)
     cores = os.cpu_count() or 1
     n_workers = workers or min(len(plan), cores)
     threads = max(1, cores // n_workers)

@@ -92,8 +92,8 @@ def test_settings_round_trip_and_fingerprint() -> None:
 
 
 def test_from_dict_rejects_unknown_fields() -> None:
-    d = FeatureSettings().to_dict() | {"n_mels": 64}
-    with pytest.raises(ConfigError, match="n_mels"):
+    d = FeatureSettings().to_dict() | {"n_bogus": 64}
+    with pytest.raises(ConfigError, match="n_bogus"):
         FeatureSettings.from_dict(d)
 
 

@@ -1,0 +1,660 @@
+"""Tests of ser_batch.score: windowing, silence, aggregation, the score job (report, segments, chunking, resume)
+and the `score` command line.
+
+One single-worker LocalCluster serves every job run here (module fixture ``scheduler``); the shipped-model CLI test
+starts the second (``--workers 1``) and is skipped while models/ser-default is absent.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import shutil
+import types
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+from conftest import REPO, tone
+from typer.testing import CliRunner
+
+from ser_batch import score as S
+from ser_batch.errors import ConfigError, ModelDirError
+from ser_batch.features import FeatureSettings
+from ser_batch.labels import EMOTIONS
+from ser_batch.score import (
+    REPORT_COLUMNS,
+    Partial,
+    ScoreSettings,
+    iter_windows,
+    plan_pieces,
+    score,
+    silent,
+    verdict,
+    window_starts,
+)
+
+FS = FeatureSettings()
+WIN = FS.duration_s  # 2.5 s
+HOP = ScoreSettings().hop_s  # 1.25 s
+P_COLS = [f"p_{e}" for e in EMOTIONS]
+SHARE_COLS = [f"share_{e}" for e in EMOTIONS]
+SHIPPED = REPO / "models" / "ser-default"
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+def make_tiny_model(path: Path, classes: list[str] | None = None) -> Path:
+    """An untrained 'frames' model directory with an identity scaler."""
+    import keras
+
+    from ser_batch import modeldir, models
+
+    keras.utils.set_random_seed(0)
+    classes = list(classes or EMOTIONS)
+    model = models.build("frames", FS.n_frames, FS.n_coeffs, len(classes))
+    config = {
+        "name": "tiny-test",
+        "classes": classes,
+        "features": FS.to_dict(),
+        "model": {},
+        "protocol": "holdout",
+        "split": {"train_speakers": [], "val_speakers": [], "test_speakers": []},
+    }
+    scaler = modeldir.Scaler(np.zeros(FS.shape, np.float32), np.ones(FS.shape, np.float32))
+    return modeldir.save(path, model, config, scaler)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("score_model") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> str:
+    """The one single-worker cluster of this module (the worker keeps the model loaded between runs)."""
+    from distributed import LocalCluster
+
+    from ser_batch.cluster import WORKER_ENV
+
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR, env=WORKER_ENV)
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()
+
+
+def speechy(sr: int, seconds: float, seed: int, long_pause: tuple[float, float] | None = None) -> np.ndarray:
+    """Speech-like bursts (harmonic, gliding f0, syllable-rate envelope) separated by 0.3-1.5 s pauses of silence;
+    ``long_pause`` (start_s, length_s) adds a pause long enough for whole windows to be silent."""
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * sr))
+    y = np.zeros(n)
+    pos = 0
+    while pos < n:
+        length = int(rng.uniform(1.0, 3.0) * sr)
+        t = np.arange(length) / sr
+        f0 = rng.uniform(120, 260) * (1 + 0.1 * np.sin(2 * np.pi * rng.uniform(0.3, 1.0) * t))
+        phase = 2 * np.pi * np.cumsum(f0) / sr
+        burst = sum(np.sin(k * phase) / k for k in (1, 2, 3, 4))
+        burst *= 0.6 + 0.4 * np.sin(2 * np.pi * 4 * t)  # syllables
+        burst = 0.3 * burst / np.max(np.abs(burst))
+        stop = min(n, pos + length)
+        y[pos:stop] = burst[: stop - pos]
+        pos = stop + int(rng.uniform(0.3, 1.5) * sr)
+    if long_pause is not None:
+        a, b = int(long_pause[0] * sr), int((long_pause[0] + long_pause[1]) * sr)
+        y[a:b] = 0.0
+    return y.astype(np.float32)
+
+
+GOOD = {  # name -> (seconds, rate, channels)
+    "short_0p5s.wav": (0.5, 16_000, 1),
+    "clip_2p5s.flac": (2.5, 16_000, 1),
+    "talk_7s.wav": (7.0, 16_000, 1),
+    "long_40s.flac": (40.0, 16_000, 1),
+    "stereo_44k_5s.wav": (5.0, 44_100, 2),
+}
+BAD = ("empty.wav", "text.wav", "zeros.wav", "truncated.wav", "nan.wav")
+
+
+def write_good(folder: Path, names: tuple[str, ...] = tuple(GOOD)) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for i, name in enumerate(names):
+        seconds, sr, ch = GOOD[name]
+        y = speechy(sr, seconds, seed=i, long_pause=(20.0, 5.0) if seconds >= 40 else None)
+        if seconds < 1.0:  # no pause at the very start of the short one
+            y = 0.3 * tone(sr, seconds, 200.0).astype(np.float32)
+        data = np.stack([y, 0.7 * y], axis=1) if ch == 2 else y
+        sf.write(folder / name, data, sr)
+        out[name] = folder / name
+    return out
+
+
+def write_bad(folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    sr = 16_000
+    p = {name: folder / name for name in BAD}
+    p["empty.wav"].write_bytes(b"")
+    p["text.wav"].write_text("not audio at all\n" * 30)
+    sf.write(p["zeros.wav"], np.zeros(3 * sr, np.float32), sr, subtype="PCM_16")
+    full = folder / ".full.wav"
+    sf.write(full, tone(sr, 3.0).astype(np.float32), sr, subtype="PCM_16")
+    p["truncated.wav"].write_bytes(full.read_bytes()[:60])  # the header says 3 s, 8 samples remain
+    full.unlink()
+    y = tone(sr, 3.0).astype(np.float32)
+    y[::40] = np.nan
+    sf.write(p["nan.wav"], y, sr, subtype="FLOAT")
+    return p
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path], dict[str, Path]]:
+    """A folder of good recordings of several lengths and rates, and bad inputs in a subfolder (read-only)."""
+    root = tmp_path_factory.mktemp("recordings") / "rec"
+    good = write_good(root)
+    bad = write_bad(root / "bad")
+    return root, good, bad
+
+
+def durations(paths: dict[str, Path]) -> dict[str, float]:
+    return {str(p): sf.info(str(p)).frames / sf.info(str(p)).samplerate for p in paths.values()}
+
+
+@pytest.fixture(scope="module")
+def default_run(recordings, tiny_model: Path, scheduler: str, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One run with default settings: report (.parquet) and segments."""
+    root, _good, _bad = recordings
+    out = tmp_path_factory.mktemp("score_default")
+    said: list[str] = []
+    res = score([root], out / "report.parquet", model=tiny_model, segments=out / "segments.parquet", scheduler=scheduler, progress=False, echo=said.append)
+    return types.SimpleNamespace(result=res, out=out, report=pd.read_parquet(out / "report.parquet"), segments=pd.read_parquet(out / "segments.parquet"), said=said)
+
+
+def _by_path(df: pd.DataFrame) -> pd.DataFrame:
+    return df.set_index("path").sort_index()
+
+
+def assert_same_report(a: pd.DataFrame, b: pd.DataFrame, atol: float = 1e-5) -> None:
+    a, b = _by_path(a), _by_path(b)
+    assert list(a.index) == list(b.index)
+    assert list(a["status"]) == list(b["status"])
+    ok = a["status"] == "ok"
+    assert list(a.loc[ok, "windows"].astype(int)) == list(b.loc[ok, "windows"].astype(int))
+    assert list(a.loc[ok, "speech_windows"].astype(int)) == list(b.loc[ok, "speech_windows"].astype(int))
+    np.testing.assert_allclose(a.loc[ok, P_COLS].to_numpy(float), b.loc[ok, P_COLS].to_numpy(float), atol=atol)
+    np.testing.assert_allclose(a.loc[ok, SHARE_COLS].to_numpy(float), b.loc[ok, SHARE_COLS].to_numpy(float), atol=atol)
+    assert list(a.loc[ok, "emotion"]) == list(b.loc[ok, "emotion"])
+
+
+# ---------------------------------------------------------------- windowing
+
+
+@pytest.mark.parametrize("duration", [0.01, 1.0, 2.5, 2.6, 3.75, 5.0, 6.2, 7.0, 40.0, 3601.3])
+@pytest.mark.parametrize("hop", [0.5, 1.25, 2.5])
+def test_window_starts_cover_the_file(duration: float, hop: float) -> None:
+    starts = window_starts(duration, WIN, hop)
+    assert starts[0] == 0.0
+    np.testing.assert_allclose(np.diff(starts), hop)
+    assert starts[-1] + WIN >= duration - 1e-9  # the last window reaches the end
+    if len(starts) > 1:
+        assert starts[-2] + WIN < duration  # ...and is needed: the one before stops short
+        assert starts[-1] < duration
+
+
+@pytest.mark.parametrize("duration", [0.01, 0.5, 2.49, 2.5])
+def test_a_file_no_longer_than_a_window_gives_one_window(duration: float) -> None:
+    assert window_starts(duration, WIN, HOP).tolist() == [0.0]
+
+
+@pytest.mark.parametrize("duration, n", [(2.5, 1), (3.75, 2), (5.0, 3), (10.0, 7), (5.0 + 1e-6, 4), (0.0, 0)])
+def test_window_starts_on_exact_multiples(duration: float, n: int) -> None:
+    """A file that ends exactly where a window ends needs no extra window; a sample more does."""
+    assert len(window_starts(duration, WIN, HOP)) == n
+
+
+def _expected_windows(y: np.ndarray, sr: int, starts: np.ndarray, win_s: float, offset: int = 0) -> list[np.ndarray]:
+    win = int(round(win_s * sr))
+    out = []
+    for s in starts:
+        lo = int(round(s * sr)) - offset
+        w = y[lo : lo + win]
+        out.append(np.pad(w, (0, win - w.size)))
+    return out
+
+
+def _split(y: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
+    cuts = np.cumsum(sizes)
+    return [b for b in np.split(y, cuts[cuts < y.size])]
+
+
+@pytest.mark.parametrize("seconds, hop, sr", [(7.3, 1.25, 16_000), (11.0, 0.7, 22_050), (2.5, 1.25, 16_000), (1.2, 1.25, 16_000), (9.99, 1 / 3, 16_000)])
+def test_iter_windows_same_over_irregular_blocks(seconds: float, hop: float, sr: int) -> None:
+    rng = np.random.default_rng(1)
+    y = rng.uniform(-1, 1, int(round(seconds * sr))).astype(np.float32)
+    sizes = [int(v) for v in rng.integers(0, int(1.7 * sr), 200)]
+    sizes[:3] = [1, 0, 7]  # tiny and empty blocks too
+    starts = window_starts(seconds, WIN, hop)
+    win = int(round(WIN * sr))
+    # as the score job calls it: up to the last start of window_starts
+    one = list(iter_windows([y], sr, WIN, hop, last_start_s=starts[-1]))
+    many = list(iter_windows(_split(y, sizes), sr, WIN, hop, last_start_s=starts[-1]))
+    assert len(one) == len(many) == len(starts)
+    np.testing.assert_allclose([s for s, _ in one], starts)
+    np.testing.assert_allclose([s for s, _ in many], starts)
+    for (_, a), (_, b), e in zip(one, many, _expected_windows(y, sr, starts, WIN)):
+        assert a.shape == b.shape == (win,)
+        np.testing.assert_array_equal(a, e)
+        np.testing.assert_array_equal(b, e)
+    last = one[-1][1]
+    tail = y.size - int(round(starts[-1] * sr))
+    if tail < win:  # the last window is zero-padded past the end of the stream
+        assert np.all(last[tail:] == 0) and np.array_equal(last[:tail], y[-tail:])
+    # open-ended: windows every hop while they start inside the stream, the same for any blocking
+    one = list(iter_windows([y], sr, WIN, hop))
+    many = list(iter_windows(_split(y, sizes), sr, WIN, hop))
+    open_starts = np.arange(len(one)) * hop
+    np.testing.assert_allclose([s for s, _ in one], open_starts)
+    np.testing.assert_allclose([s for s, _ in many], open_starts)
+    assert open_starts[-1] < seconds <= open_starts[-1] + hop + 1e-9 and len(one) >= len(starts)
+    for (_, a), (_, b), e in zip(one, many, _expected_windows(y, sr, open_starts, WIN)):
+        np.testing.assert_array_equal(a, e)
+        np.testing.assert_array_equal(b, e)
+
+
+def test_iter_windows_honours_first_and_last_start() -> None:
+    sr, hop = 16_000, 1.25
+    rng = np.random.default_rng(2)
+    y = rng.uniform(-1, 1, 30 * sr).astype(np.float32)
+    first, last = 5.0, 12.5
+    stream = _split(y[int(first * sr) : int((last + WIN) * sr)], [12_345, 3, 40_000, 999] * 20)
+    got = list(iter_windows(stream, sr, WIN, hop, first_start_s=first, last_start_s=last))
+    starts = first + np.arange(7) * hop
+    np.testing.assert_allclose([s for s, _ in got], starts)
+    for (_, w), e in zip(got, _expected_windows(y, sr, starts, WIN)):
+        np.testing.assert_array_equal(w, e)
+    # a stream that runs past last_start_s yields nothing beyond it
+    more = list(iter_windows([y[int(first * sr) :]], sr, WIN, hop, first_start_s=first, last_start_s=last))
+    assert [s for s, _ in more] == [s for s, _ in got]
+
+
+def test_iter_windows_of_an_empty_stream_is_empty() -> None:
+    assert list(iter_windows([], 16_000, WIN, HOP)) == []
+    assert list(iter_windows([np.zeros(0, np.float32)], 16_000, WIN, HOP)) == []
+
+
+@pytest.mark.parametrize("duration, chunk_s", [(40.0, 5.0), (40.0, 600.0), (3601.0, 600.0), (7.0, 1.0), (2.0, 5.0), (100.0, 0.3)])
+def test_plan_pieces_are_contiguous_and_cover_all_starts(duration: float, chunk_s: float) -> None:
+    settings = ScoreSettings(chunk_s=chunk_s)
+    pieces = plan_pieces("/x.wav", duration, WIN, settings)
+    starts = window_starts(duration, WIN, settings.hop_s)
+    assert [p.chunk for p in pieces] == list(range(len(pieces)))
+    assert pieces[0].first_start_s == 0.0 and pieces[-1].last_start_s == pytest.approx(starts[-1])
+    covered = []
+    for a, b in zip(pieces, pieces[1:]):
+        assert b.first_start_s == pytest.approx(a.last_start_s + settings.hop_s)  # no gap, no overlap
+    for p in pieces:
+        assert p.first_start_s <= p.last_start_s and p.duration_s == duration and p.path == "/x.wav"
+        covered.extend(s for s in starts if p.first_start_s - 1e-9 <= s <= p.last_start_s + 1e-9)
+        assert p.last_start_s - p.first_start_s <= max(chunk_s, settings.hop_s)  # about chunk_s each
+    np.testing.assert_allclose(covered, starts)  # each start in exactly one piece
+    if duration > chunk_s + WIN:
+        assert len(pieces) > 1
+
+
+def test_settings_refuse_non_positive_lengths() -> None:
+    for bad in ({"hop_s": 0}, {"chunk_s": -1}, {"task_s": 0}):
+        with pytest.raises(ConfigError):
+            ScoreSettings(**bad)
+
+
+# ---------------------------------------------------------------- silence
+
+
+def test_silent_flags_zeros_and_low_noise_not_speech_level() -> None:
+    from ser_batch import features
+
+    sr, n = FS.sample_rate, FS.n_samples
+    rng = np.random.default_rng(3)
+    noise = rng.standard_normal(n)
+    low_noise = noise / np.sqrt(np.mean(noise**2)) * 10 ** (-70 / 20)  # RMS -70 dBFS
+    t = np.arange(n) / sr
+    speech_tone = np.sqrt(2) * 10 ** (-20 / 20) * np.sin(2 * np.pi * 300 * t)  # RMS -20 dBFS
+    quiet_start = speech_tone.copy()
+    quiet_start[: n // 2] = 0  # half a window of speech is still speech
+    wins = np.stack([np.zeros(n), low_noise, speech_tone, quiet_start]).astype(np.float32)
+    feats = features.compute(wins, sr, FS)
+    assert silent(feats, FS.coefficients, -45.0).tolist() == [True, True, False, False]
+    # the threshold decides: at -80 dBFS the -70 dBFS noise counts as sound
+    assert silent(feats, FS.coefficients, -80.0).tolist() == [True, False, False, False]
+
+
+# ---------------------------------------------------------------- aggregation
+
+
+def _probs(rows: list[list[float]]) -> np.ndarray:
+    return np.asarray(rows, np.float64)
+
+
+CLASSES3 = ["neutral", "happy", "angry"]
+
+
+def test_partial_and_verdict_on_hand_made_probabilities() -> None:
+    proba = _probs([[0.2, 0.7, 0.1], [0.1, 0.3, 0.6], [0.2, 0.6, 0.2], [0.9, 0.05, 0.05]])
+    sil = np.array([False, False, False, True])  # the silent window's 'neutral' must not count
+    part = Partial()
+    part.add(proba, sil)
+    assert (part.windows, part.speech) == (4, 3)
+    np.testing.assert_allclose(part.prob_sum, [0.5, 1.6, 0.9])
+    assert part.top_count.tolist() == [0, 2, 1]
+    v = verdict(part.windows, part.speech, part.prob_sum, part.top_count, CLASSES3)
+    assert v["emotion"] == "happy"
+    assert v["confidence"] == pytest.approx(1.6 / 3)
+    assert (v["windows"], v["speech_windows"]) == (4, 3)
+    assert v["p_neutral"] == pytest.approx(0.5 / 3) and v["p_angry"] == pytest.approx(0.3)
+    assert v["share_happy"] == pytest.approx(2 / 3) and v["share_angry"] == pytest.approx(1 / 3) and v["share_neutral"] == 0
+    for e in set(EMOTIONS) - set(CLASSES3):  # classes the model lacks
+        assert v[f"p_{e}"] == 0.0 and v[f"share_{e}"] == 0.0
+    assert sum(v[c] for c in P_COLS) == pytest.approx(1.0)
+    assert set(v) == {"windows", "speech_windows", "emotion", "confidence", *P_COLS, *SHARE_COLS}
+
+
+def test_verdict_follows_the_model_class_order() -> None:
+    """Probabilities land in the column of their class name, whatever the model's class order."""
+    classes = ["angry", "neutral"]
+    v = verdict(2, 2, np.array([1.5, 0.5]), np.array([2, 0]), classes)
+    assert v["emotion"] == "angry" and v["p_angry"] == 0.75 and v["p_neutral"] == 0.25 and v["share_angry"] == 1.0
+
+
+def test_all_silent_partial_has_no_emotion() -> None:
+    part = Partial()
+    part.add(_probs([[0.2, 0.7, 0.1], [0.5, 0.3, 0.2]]), np.array([True, True]))
+    assert (part.windows, part.speech) == (2, 0) and part.top_count.tolist() == [0, 0, 0]
+    v = verdict(part.windows, part.speech, part.prob_sum, part.top_count, CLASSES3)
+    assert v["emotion"] is None and math.isnan(v["confidence"])
+    assert all(math.isnan(v[c]) for c in P_COLS)
+
+
+def test_merging_partials_equals_one_partial() -> None:
+    rng = np.random.default_rng(4)
+    proba = rng.dirichlet(np.ones(8), 50)
+    sil = rng.random(50) < 0.3
+    whole = Partial()
+    whole.add(proba, sil)
+    a, b = Partial(), Partial()
+    a.add(proba[:17], sil[:17])
+    b.add(proba[17:30], sil[17:30])
+    b.add(proba[30:], sil[30:])  # several batches into one partial
+    assert a.windows + b.windows == whole.windows and a.speech + b.speech == whole.speech
+    np.testing.assert_allclose(a.prob_sum + b.prob_sum, whole.prob_sum)
+    np.testing.assert_array_equal(a.top_count + b.top_count, whole.top_count)
+    merged = verdict(a.windows + b.windows, a.speech + b.speech, a.prob_sum + b.prob_sum, a.top_count + b.top_count, list(EMOTIONS))
+    one = verdict(whole.windows, whole.speech, whole.prob_sum, whole.top_count, list(EMOTIONS))
+    assert merged.keys() == one.keys()
+    for k in one:
+        assert merged[k] == pytest.approx(one[k]) if isinstance(one[k], float) else merged[k] == one[k]
+
+
+# ---------------------------------------------------------------- the score job
+
+
+@pytest.mark.parametrize("name", ["talk_7s.wav", "stereo_44k_5s.wav", "short_0p5s.wav"])
+def test_predict_file_agrees_with_the_score_task(recordings, tiny_model: Path, tmp_path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    """`predict FILE` and `score` judge a recording from the same windows (score_task run by hand, in this process)."""
+    path = str(recordings[1][name])
+    duration = durations({name: recordings[1][name]})[path]
+    settings = ScoreSettings()
+    S.score_task(plan_pieces(path, duration, WIN, settings), str(tiny_model), settings, str(tmp_path), "t.parquet", True)
+    (part,) = pq.read_table(tmp_path / "t.parquet").to_pylist()
+    seg = pq.read_table(tmp_path / "segments" / "t.parquet").to_pandas()
+    assert part["error"] is None and part["path"] == path and part["chunk"] == 0
+    p = S.predict_file(path, tiny_model)
+    assert p.windows == part["windows"] == len(seg) == len(window_starts(duration, WIN, HOP))
+    assert p.speech_windows == part["speech"] == seg["is_speech"].sum()
+    np.testing.assert_allclose([p.probabilities[e] for e in EMOTIONS], np.array(part["prob_sum"]) / part["speech"], atol=1e-5)
+
+
+def test_report_schema_rows_and_statuses(recordings, default_run) -> None:  # type: ignore[no-untyped-def]
+    root, good, bad = recordings
+    rep = default_run.report
+    assert list(rep.columns) == REPORT_COLUMNS
+    assert len(rep) == len(good) + len(bad)
+    assert sorted(rep["path"]) == sorted(str(p) for p in [*good.values(), *bad.values()])
+    assert rep["path"].is_unique and list(rep["path"]) == sorted(rep["path"])
+    rep = _by_path(rep)
+    for p in bad.values():
+        row = rep.loc[str(p)]
+        assert row["status"] == "error", p
+        assert isinstance(row["error"], str) and row["error"].strip(), p
+    assert "NaN" in rep.loc[str(bad["nan.wav"]), "error"]
+    assert "empty" in rep.loc[str(bad["empty.wav"]), "error"]
+    assert "silent" in rep.loc[str(bad["zeros.wav"]), "error"]
+    dur = durations(good)
+    for p in good.values():
+        row = rep.loc[str(p)]
+        assert row["status"] == "ok" and pd.isna(row["error"]), (p, row["error"])
+        assert row["duration_s"] == pytest.approx(dur[str(p)])
+        assert row["windows"] == len(window_starts(dur[str(p)], WIN, HOP)), p
+        assert 0 < row["speech_windows"] <= row["windows"]
+        p_vals = row[P_COLS].to_numpy(float)
+        assert p_vals.sum() == pytest.approx(1.0, abs=1e-4)
+        assert row["emotion"] in EMOTIONS and row["confidence"] == pytest.approx(p_vals.max())
+        assert row[f"p_{row['emotion']}"] == pytest.approx(p_vals.max())
+        assert row[SHARE_COLS].to_numpy(float).sum() == pytest.approx(1.0)
+    assert (rep["model"] == "tiny-test").all() and rep["model_version"].notna().all()
+    # the 5 s silent pause of the 40 s recording holds whole windows: they are left out of the verdict
+    long = rep.loc[str(good["long_40s.flac"])]
+    assert long["windows"] == 31 and long["speech_windows"] < long["windows"]
+    r = default_run.result
+    assert (r.recordings, r.ok, r.errors) == (len(good) + len(bad), len(good), len(bad))
+    assert r.audio_hours == pytest.approx(sum(dur.values()) / 3600, rel=1e-3)
+    assert sum(r.distribution.values()) == len(good)
+    assert not any(p.name.startswith(".") for p in default_run.out.iterdir())  # parts removed
+
+
+def test_report_parquet_types(default_run) -> None:  # type: ignore[no-untyped-def]
+    schema = pq.read_schema(default_run.out / "report.parquet")
+    assert schema.names == REPORT_COLUMNS
+    assert str(schema.field("windows").type) == "int64" and str(schema.field("speech_windows").type) == "int64"
+    for c in ("duration_s", "confidence", *P_COLS, *SHARE_COLS):
+        assert str(schema.field(c).type) == "double", c
+    for c in ("path", "status", "emotion", "model"):
+        assert str(schema.field(c).type) in ("string", "large_string"), c
+
+
+def test_segments_match_the_report(recordings, default_run) -> None:  # type: ignore[no-untyped-def]
+    _root, good, _bad = recordings
+    seg, rep = default_run.segments, _by_path(default_run.report)
+    assert list(seg.columns) == ["path", "start_s", "end_s", "is_speech", "emotion", *P_COLS]
+    counts = seg.groupby("path").size()
+    speech = seg.groupby("path")["is_speech"].sum()
+    ok = rep[rep["status"] == "ok"]
+    assert set(counts.index) >= set(ok.index)
+    for path, row in ok.iterrows():
+        assert counts[path] == row["windows"] and speech[path] == row["speech_windows"], path
+        s = seg[seg["path"] == path].sort_values("start_s")
+        np.testing.assert_allclose(s["start_s"], window_starts(row["duration_s"], WIN, HOP))
+        assert (s["end_s"] <= row["duration_s"] + 1e-9).all() and (s["end_s"] > s["start_s"]).all()
+        np.testing.assert_allclose(s[P_COLS].sum(axis=1), 1.0, atol=1e-4)
+        # the report's mean probabilities are the mean over the speech windows
+        np.testing.assert_allclose(s.loc[s["is_speech"], P_COLS].mean().to_numpy(float), row[P_COLS].to_numpy(float), atol=1e-5)
+    long = seg[seg["path"] == str(good["long_40s.flac"])]
+    pause = long[(long["start_s"] >= 20.0) & (long["end_s"] <= 25.0)]
+    assert len(pause) >= 2 and not pause["is_speech"].any()
+
+
+def test_report_csv_has_the_same_rows(recordings, default_run, tiny_model: Path, scheduler: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root, good, bad = recordings
+    out = tmp_path / "report.csv"
+    r = score([root], out, model=tiny_model, scheduler=scheduler, progress=False)
+    csv = pd.read_csv(out)
+    assert list(csv.columns) == REPORT_COLUMNS
+    assert len(csv) == r.recordings == len(good) + len(bad)
+    assert_same_report(csv, default_run.report)
+    assert set(csv.loc[csv["status"] == "error", "path"]) == {str(p) for p in bad.values()}
+    assert csv.loc[csv["status"] == "error", "error"].str.len().gt(0).all()
+
+
+def test_long_recordings_split_across_tasks_give_the_same_report(recordings, default_run, tiny_model: Path, scheduler: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root, good, _bad = recordings
+    settings = ScoreSettings(chunk_s=5, task_s=10)
+    pieces = plan_pieces(str(good["long_40s.flac"]), 40.0, WIN, settings)
+    tasks = S._group(pieces, settings)
+    assert len(pieces) >= 7 and len(tasks) >= 3  # the 40 s file really is split
+    said: list[str] = []
+    score([root], tmp_path / "r.parquet", model=tiny_model, settings=settings, segments=tmp_path / "s.parquet", scheduler=scheduler, progress=False, echo=said.append)
+    n_tasks = int(re.search(r"in (\d+) tasks", said[0]).group(1))
+    n_default = int(re.search(r"in (\d+) tasks", default_run.said[0]).group(1))
+    assert n_tasks > n_default
+    assert_same_report(pd.read_parquet(tmp_path / "r.parquet"), default_run.report)
+    seg = pd.read_parquet(tmp_path / "s.parquet").sort_values(["path", "start_s"]).reset_index(drop=True)
+    ref = default_run.segments.sort_values(["path", "start_s"]).reset_index(drop=True)
+    assert len(seg) == len(ref)  # no window twice, none lost at chunk edges
+    np.testing.assert_allclose(seg["start_s"], ref["start_s"])
+    np.testing.assert_allclose(seg[P_COLS].to_numpy(float), ref[P_COLS].to_numpy(float), atol=1e-5)
+
+
+def _parts_dirs(out: Path) -> list[Path]:
+    return sorted(out.parent.glob(f".{out.name}.parts-*"))
+
+
+def test_resume_after_a_crash_scores_each_recording_once(recordings, tiny_model: Path, scheduler: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """A first run whose parts are kept stands for a crash; a task that cannot write its part fails for good."""
+    _root, good, bad = recordings
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("talk_7s.wav", "long_40s.flac"):
+        os.symlink(good[name], folder / name)
+    os.symlink(bad["text.wav"], folder / "text.wav")
+    settings = ScoreSettings(chunk_s=5, task_s=10)
+    out = tmp_path / "out" / "report.parquet"
+    kw = dict(model=tiny_model, settings=settings, scheduler=scheduler, progress=False)
+
+    monkeypatch.setattr(S, "shutil", types.SimpleNamespace(rmtree=lambda *a, **k: None))  # keep the parts
+    clean = score([folder], out, **kw)
+    reference = pd.read_parquet(out)
+    (parts,) = _parts_dirs(out)
+    names = sorted(p.name for p in parts.glob("task-*.parquet"))
+    assert len(names) >= 4
+    long_tasks = [n for n in names if str(folder / "long_40s.flac") in set(pq.read_table(parts / n)["path"].to_pylist())]
+    assert len(long_tasks) >= 3
+
+    # the crash: no report, one task never finished, one was cut while writing (temporary left behind)
+    out.unlink()
+    (parts / long_tasks[1]).unlink()
+    (parts / ".tmp-halfwritten.parquet").write_bytes(b"PAR1 garbage")
+    # ...and one task cannot write its part at all (a folder is in the way): it fails after its retries
+    (parts / long_tasks[2]).unlink()
+    (parts / long_tasks[2]).mkdir()
+    said: list[str] = []
+    failed = score([folder], out, **kw, echo=said.append)
+    assert f"{len(names) - 2} already done" in said[0]
+    rep = _by_path(pd.read_parquet(out))
+    long = rep.loc[str(folder / "long_40s.flac")]
+    # a recording with a lost chunk must not be reported from its other chunks
+    assert long["status"] == "error" and "task failed" in long["error"], (long["status"], long["windows"], long["error"])
+    assert rep.loc[str(folder / "talk_7s.wav"), "status"] == "ok"
+    assert failed.ok == clean.ok - 1
+
+    (parts / long_tasks[2]).rmdir()
+    monkeypatch.undo()
+    said.clear()
+    score([folder], out, **kw, echo=said.append)
+    assert f"{len(names) - 1} already done" in said[0]  # only the failed task ran again
+    resumed = pd.read_parquet(out)
+    assert resumed["path"].is_unique and len(resumed) == len(reference) == 3
+    assert_same_report(resumed, reference, atol=0)
+    assert _parts_dirs(out) == []  # cleaned up once whole
+
+    # a rerun over a complete output scores again and writes the same report
+    again = score([folder], out, **kw)
+    assert again.recordings == 3
+    assert_same_report(pd.read_parquet(out), reference)
+
+
+def test_bad_out_extension_is_refused(recordings, tiny_model: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    for name in ("report.xlsx", "report", "report.parquet.tmp"):
+        with pytest.raises(ConfigError, match=r"\.parquet or \.csv"):
+            score([recordings[0]], tmp_path / name, model=tiny_model, progress=False)
+    assert not any(tmp_path.iterdir())
+
+
+def test_incomplete_model_directory_is_refused(recordings, tiny_model: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    broken = Path(shutil.copytree(tiny_model, tmp_path / "broken"))
+    (broken / "scaler.json").unlink()
+    with pytest.raises(ModelDirError, match="scaler.json"):
+        score([recordings[0]], tmp_path / "r.parquet", model=broken, progress=False)
+    with pytest.raises(ConfigError, match="does not exist"):
+        score([tmp_path / "nowhere"], tmp_path / "r.parquet", model=tiny_model, progress=False)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_cli_score_summary_relative_folder(recordings, tiny_model: Path, scheduler: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """`score` on a folder given relative to the working directory (and one file given again by name)."""
+    from ser_batch.cli import app
+
+    _root, good, bad = recordings
+    work = tmp_path / "work"
+    (work / "calls").mkdir(parents=True)
+    for name in ("clip_2p5s.flac", "talk_7s.wav"):
+        shutil.copy(good[name], work / "calls" / name)
+    shutil.copy(bad["empty.wav"], work / "calls" / "empty.wav")
+    monkeypatch.chdir(work)
+    r = CliRunner().invoke(app, ["score", "calls", "calls/talk_7s.wav", "--out", "r.csv", "--model", str(tiny_model), "--scheduler", scheduler, "-q"])
+    assert r.exit_code == 0, r.output
+    assert "recordings: 3 (2 ok, 1 errors)" in r.stdout
+    assert "0.00 h of audio" in r.stdout
+    dist = re.search(r"dominant emotion: (.*)", r.stdout).group(1)
+    assert sum(int(n) for n in re.findall(r"(\d+)", dist)) == 2 and all(w in EMOTIONS for w in re.findall(r"([a-z]+) \d+", dist))
+    assert "errors: 1 recordings" in r.stdout
+    rep = pd.read_csv(work / "r.csv")
+    assert len(rep) == 3 and rep["path"].is_unique  # the file named twice is scored once
+    assert all(os.path.isabs(p) and os.path.exists(p) for p in rep["path"])  # workers need absolute paths
+
+
+def test_cli_score_all_bad_folder_exits_1(recordings, tiny_model: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from ser_batch.cli import app
+
+    r = CliRunner().invoke(app, ["score", str(recordings[2]), "--out", str(tmp_path / "r.csv"), "--model", str(tiny_model), "--workers", "1", "-q"])
+    assert r.exit_code == 1, r.output
+    assert f"recordings: {len(BAD)} (0 ok, {len(BAD)} errors)" in r.stdout
+    assert "dominant emotion" not in r.stdout and "errors: 5 recordings" in r.stdout
+    rep = pd.read_csv(tmp_path / "r.csv")
+    assert (rep["status"] == "error").all() and rep["error"].str.len().gt(0).all()
+
+
+def test_cli_bad_out_is_a_one_line_error(recordings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from ser_batch.cli import app
+
+    r = CliRunner().invoke(app, ["score", str(recordings[0]), "--out", str(tmp_path / "r.txt"), "-q"])
+    assert r.exit_code == 2 and "error:" in r.stderr and ".parquet or .csv" in r.stderr
+
+
+def test_cli_score_with_the_shipped_model(tmp_path: Path) -> None:
+    from ser_batch.cli import app
+
+    if not (SHIPPED / "config.json").is_file():
+        pytest.skip(f"the shipped model is not there yet ({SHIPPED})")
+    folder = tmp_path / "calls"
+    write_good(folder, ("short_0p5s.wav", "clip_2p5s.flac", "talk_7s.wav", "long_40s.flac"))
+    out = tmp_path / "r.csv"
+    r = CliRunner().invoke(app, ["score", str(folder), "--out", str(out), "--workers", "1", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "recordings: 4 (4 ok, 0 errors)" in r.stdout and "h of audio" in r.stdout
+    dist = re.search(r"dominant emotion: (.*)", r.stdout).group(1)
+    found = dict((e, int(n)) for e, n in re.findall(r"([a-z]+) (\d+)", dist))
+    assert set(found) <= set(EMOTIONS) and sum(found.values()) == 4
+    assert "errors:" not in r.stdout
+    rep = pd.read_csv(out)
+    assert list(rep.columns) == REPORT_COLUMNS and (rep["status"] == "ok").all()
+    assert (rep["model"] == "ser-default").all()
+    np.testing.assert_allclose(rep[P_COLS].sum(axis=1), 1.0, atol=1e-4)

@@ -1,0 +1,241 @@
+"""Tests of ser_batch.train and evaluate end to end on a tiny, separable synthetic RAVDESS-layout corpus.
+
+One augmented extract per module (on the session's Dask cluster from conftest), in-process ``fit`` for the
+training checks, and the CLI ``train`` + ``evaluate`` once (one local cluster of one worker).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from conftest import write_synth
+from ser_batch import evaluate as ev
+from ser_batch import modeldir, shards, splits
+from ser_batch.augment import AugmentSettings
+from ser_batch.errors import ConfigError, ModelDirError
+from ser_batch.features import FeatureSettings
+from ser_batch.train import Data, TrainSettings, fit, load_meta, make_splits
+
+# Fold 1 of the EmoBox RAVDESS folds tests actors 1, 11, 20, 21: here 1 and 11 are tested, the other six train
+# or validate. Three acoustically distinct 'emotions' (harmonic tone, rising chirp, noise bursts over a tone).
+ACTORS = (1, 2, 3, 4, 5, 6, 7, 11)
+EMOTION_CODES = {"01": "neutral", "03": "happy", "05": "angry"}
+REPS = ("01", "02")
+CLASSES = ["neutral", "happy", "angry"]  # EMOTIONS order
+CHANCE = 1 / len(CLASSES)
+SETTINGS = TrainSettings(model="frames", epochs=3, batch_size=8)
+
+
+def write_corpus(root: Path, actors=ACTORS, reps=REPS) -> Path:  # type: ignore[no-untyped-def]
+    """RAVDESS layout, 3 s mono 16 kHz clips, so the 2.5 s window from 0.6 s fits."""
+    i = 0
+    for actor in actors:
+        for code in EMOTION_CODES:
+            for rep in reps:
+                path = root / f"Actor_{actor:02d}" / f"03-01-{code}-01-01-{rep}-{actor:02d}.wav"
+                write_synth(path, code, actor, 16_000, 3.0, 1, "wav16", seed=1000 + i)
+                i += 1
+    return root
+
+
+@pytest.fixture(scope="module")
+def features(tmp_path_factory: pytest.TempPathFactory, dask_scheduler: str) -> Path:
+    """Augmented shards of the tiny corpus (3 shards, so streaming crosses shard borders). Read-only."""
+    from ser_batch.extract import extract
+
+    root = write_corpus(tmp_path_factory.mktemp("train_corpus"))
+    out = tmp_path_factory.mktemp("train_features") / "features"
+    result = extract([root], out, augment_settings=AugmentSettings(), files_per_shard=16, scheduler=dask_scheduler, progress=False)
+    assert result.files_ok == len(ACTORS) * len(EMOTION_CODES) * len(REPS) and result.files_failed == 0
+    assert result.shards == 3
+    return out
+
+
+@pytest.fixture(scope="module")
+def split(features: Path) -> splits.Split:
+    return splits.speaker_split(load_meta([str(features)]).meta["speaker"].unique(), fold=1, n_val=2, seed=0)
+
+
+@pytest.fixture(scope="module")
+def holdout(features: Path, split: splits.Split, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One in-process fit on fold 1, saved to a model directory: (result, model dir)."""
+    out = tmp_path_factory.mktemp("train_model") / "tiny"
+    result = fit([str(features)], split, SETTINGS, out=str(out))
+    return result, out
+
+
+def _test_rows(features: Path, split: splits.Split) -> tuple[pd.DataFrame, np.ndarray]:
+    meta, x = shards.read_all(features)
+    keep = ((meta["augmentation"] == "none") & meta["speaker"].isin(split.test_speakers)).to_numpy()
+    return meta[keep].reset_index(drop=True), x[keep]
+
+
+def test_split_of_the_tiny_corpus(split: splits.Split) -> None:
+    assert split.test_speakers == ("ravdess:1", "ravdess:11")
+    assert len(split.val_speakers) == 2 and len(split.train_speakers) == 4
+
+
+def test_fit_beats_chance_on_unseen_speakers(holdout, split: splits.Split) -> None:  # type: ignore[no-untyped-def]
+    result, _ = holdout
+    assert result["accuracy"] > CHANCE + 0.2, result
+    assert result["uar"] > CHANCE + 0.2, result
+    assert result["classes"] == CLASSES
+    assert result["test_speakers"] == list(split.test_speakers)
+    # test and validation: originals of their speakers only; training: its speakers' originals and 3 copies each
+    assert result["rows"] == {"train": 4 * 6 * 4, "val": 2 * 6, "test": 2 * 6}
+    assert result["n"] == 12
+    assert result["epochs_run"] == SETTINGS.epochs  # patience 5 never stops 3 epochs early
+    assert not result["streamed"]
+    assert {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(result["history"])
+    assert 0.0 <= result["ece"] <= 1.0
+
+
+def test_model_dir_records_what_made_it(holdout, split: splits.Split) -> None:  # type: ignore[no-untyped-def]
+    result, out = holdout
+    for name in ("model.keras", "config.json", "scaler.json", "metrics.json", "report.md", "confusion.png", "curves.png", "history.json"):
+        assert (out / name).is_file(), name
+    config = modeldir.read_config(out)
+    assert config["classes"] == CLASSES
+    assert config["protocol"] == "holdout"
+    assert splits.Split.from_dict(config["split"]) == split
+    assert config["features"] == FeatureSettings().to_dict()
+    assert config["augment"] == AugmentSettings().to_dict()
+    assert config["model"] == SETTINGS.to_dict()
+    assert {"ser-batch", "tensorflow", "keras", "numpy", "librosa"} <= set(config["versions"])
+    assert "speaker-independent" in config["protocol_note"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(result["accuracy"])
+    assert "history" not in metrics
+    report = (out / "report.md").read_text()
+    assert "speaker-independent" in report and "ravdess:11" in report
+
+
+def test_loaded_model_reproduces_reported_metrics(holdout, features: Path, split: splits.Split) -> None:  # type: ignore[no-untyped-def]
+    result, out = holdout
+    md = modeldir.load(out)
+    meta, x = _test_rows(features, split)
+    assert len(meta) == result["n"]
+    y = meta["label"].map(CLASSES.index).to_numpy()
+    proba = md.predict_proba(x)
+    m = ev.metrics(y, proba.argmax(axis=1), md.classes)
+    assert m["accuracy"] == pytest.approx(result["accuracy"], abs=1e-9)
+    assert m["confusion"] == result["confusion"]
+    assert ev.expected_calibration_error(proba, y) == pytest.approx(result["ece"], abs=1e-4)
+
+
+def test_scaler_is_fitted_on_training_rows_only(holdout, features: Path, split: splits.Split) -> None:  # type: ignore[no-untyped-def]
+    _, out = holdout
+    md = modeldir.load(out)
+    meta, x = shards.read_all(features)
+    train = meta["speaker"].isin(split.train_speakers).to_numpy()
+    np.testing.assert_allclose(md.scaler.mean, x[train].mean(axis=0), rtol=1e-3, atol=1e-3)
+    assert not np.allclose(md.scaler.mean, x.mean(axis=0), rtol=1e-3, atol=1e-3)
+
+
+def test_evaluate_counts_only_unseen_speakers(holdout, features: Path, split: splits.Split, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result, out = holdout
+    m = ev.evaluate(out, [features], tmp_path / "eval")
+    assert m["speakers"] == sorted(split.test_speakers)
+    assert not set(m["speakers"]) & (set(split.train_speakers) | set(split.val_speakers))
+    assert m["n"] == result["n"]  # originals of the test speakers only
+    assert m["accuracy"] == pytest.approx(result["accuracy"], abs=1e-9)
+    for name in ("metrics.json", "report.md", "confusion.png"):
+        assert (tmp_path / "eval" / name).is_file()
+
+
+def test_evaluate_refuses_other_feature_settings(holdout, features: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, out = holdout
+    other = Path(shutil.copytree(features, tmp_path / "other"))
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["settings"]["features"].update(offset_s=0.5, n_mfcc=13)
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelDirError) as exc:
+        ev.evaluate(out, [other])
+    assert "offset_s" in str(exc.value) and "n_mfcc" in str(exc.value)
+    assert "hop_length" not in str(exc.value)
+
+
+def test_streaming_fit_trains_and_beats_chance(features: Path, split: splits.Split) -> None:
+    result = fit([str(features)], split, TrainSettings(model="frames", epochs=3, batch_size=8, memory_limit_mb=0))
+    assert result["streamed"]
+    assert result["epochs_run"] == 3  # the generator is read afresh every epoch
+    assert result["rows"] == {"train": 96, "val": 12, "test": 12}
+    assert result["accuracy"] > CHANCE + 0.2, result
+
+
+def test_fit_refuses_a_leaky_split(features: Path, split: splits.Split) -> None:
+    leaky = splits.Split("holdout", 1, (*split.train_speakers, split.test_speakers[0]), split.val_speakers, split.test_speakers)
+    with pytest.raises(ConfigError, match="train and test"):
+        fit([str(features)], leaky, SETTINGS)
+
+
+def _data(speakers: list[str]) -> Data:
+    meta = pd.DataFrame({"speaker": speakers, "label": "happy", "augmentation": "none"})
+    return Data(("x",), meta, FeatureSettings(), None, {})
+
+
+def test_make_splits_cv_gives_six_disjoint_test_sets() -> None:
+    ravdess = [f"ravdess:{a}" for a in range(1, 25)]
+    data = _data(ravdess + ["tess:OAF", "tess:YAF"])
+    plan = make_splits(data, "cv", 1, TrainSettings())
+    assert [sp.fold for sp in plan] == list(range(1, 7))
+    assert all(sp.protocol == "cv" for sp in plan)
+    tests = [set(sp.test_speakers) for sp in plan]
+    assert all(len(t) == 4 for t in tests)
+    assert set().union(*tests) == set(ravdess)
+    assert sum(len(t) for t in tests) == 24  # pairwise disjoint
+    for sp in plan:
+        assert {"tess:OAF", "tess:YAF"} <= set(sp.train_speakers)
+        assert not set(sp.val_speakers) & set(sp.test_speakers)
+        assert len(sp.val_speakers) == TrainSettings().n_val_speakers
+
+
+def test_make_splits_other_protocols() -> None:
+    data = _data([f"ravdess:{a}" for a in range(1, 25)])
+    (hold,) = make_splits(data, "holdout", 4, TrainSettings())
+    assert hold.fold == 4 and set(hold.test_speakers) == {f"ravdess:{a}" for a in splits.RAVDESS_EMOBOX_FOLDS[4]}
+    (rand,) = make_splits(data, "seed-random", 1, TrainSettings(seed=3))
+    assert rand.protocol == "seed-random" and rand.test_speakers == () and rand.seed == 3
+    with pytest.raises(ConfigError, match="unknown protocol"):
+        make_splits(data, "random", 1, TrainSettings())
+
+
+def test_cli_train_and_evaluate(features: Path, tmp_path: Path) -> None:
+    from ser_batch.cli import app
+
+    runner = CliRunner()
+    model = tmp_path / "cli-model"
+    r = runner.invoke(app, ["train", str(features), "--out", str(model), "--model", "frames", "--epochs", "1", "--batch-size", "8", "--workers", "1", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "unseen test speakers (fold 1)" in r.output
+    for name in ("model.keras", "config.json", "scaler.json", "metrics.json", "report.md", "confusion.png", "curves.png"):
+        assert (model / name).is_file(), name
+    config = json.loads((model / "config.json").read_text())
+    assert config["model"]["epochs"] == 1 and config["model"]["batch_size"] == 8
+
+    report = tmp_path / "cli-eval"
+    r = runner.invoke(app, ["evaluate", str(model), str(features), "--out", str(report)])
+    assert r.exit_code == 0, r.output
+    assert "2 unseen speakers" in r.output
+    for name in ("metrics.json", "report.md", "confusion.png"):
+        assert (report / name).is_file(), name
+    m = json.loads((report / "metrics.json").read_text())
+    test_speakers = set(config["split"]["test_speakers"])
+    assert set(m["speakers"]) <= test_speakers and m["speakers"]
+    assert not set(m["speakers"]) & (set(config["split"]["train_speakers"]) | set(config["split"]["val_speakers"]))
+    assert m["n"] == 12
+
+
+def test_cli_reports_errors_in_one_line(tmp_path: Path) -> None:
+    from ser_batch.cli import app
+
+    r = CliRunner().invoke(app, ["evaluate", str(tmp_path / "no-model"), str(tmp_path)])
+    assert r.exit_code == 2
+    assert "error:" in r.output and "model.keras" in r.output
