@@ -48,7 +48,7 @@ def probe(path: str | os.PathLike[str]) -> AudioInfo:
     if size == 0:
         raise AudioError(f"{p} is empty (0 bytes)")
     try:
-        info = sf.info(p)
+        info = sf.info(_native(p))
     except Exception as exc:  # libsndfile raises LibsndfileError/RuntimeError/TypeError for non-audio
         raise AudioError(f"{p} is not readable audio ({_short(exc)}); convert it to wav/flac/ogg") from exc
     if info.frames <= 0 or info.samplerate <= 0:
@@ -114,7 +114,7 @@ def read_window(
         start_s, start = 0.0, 0
     stop = min(info.frames, start + int(np.ceil(duration_s * info.sample_rate)))
     try:
-        block, _ = sf.read(p, start=start, stop=stop, dtype="float32", always_2d=True)
+        block, _ = sf.read(_native(p), start=start, stop=stop, dtype="float32", always_2d=True)
     except Exception as exc:
         raise AudioError(f"{p} could not be decoded ({_short(exc)}); the file may be truncated") from exc
     y = resample(to_mono(block), info.sample_rate, sr)
@@ -139,7 +139,7 @@ def stream(
     last = info.frames if stop_s is None else min(info.frames, int(round(stop_s * info.sample_rate)))
     step = max(1, int(block_s * info.sample_rate))
     try:
-        with sf.SoundFile(p) as f:
+        with sf.SoundFile(_native(p)) as f:
             f.seek(first)
             pos = first
             while pos < last:
@@ -152,6 +152,16 @@ def stream(
         raise
     except Exception as exc:
         raise AudioError(f"{p} could not be decoded ({_short(exc)}); the file may be truncated") from exc
+
+
+def _native(path: str) -> str | bytes:
+    """The path for soundfile, which encodes str paths strictly: a non-UTF-8 file name (held as surrogate escapes)
+    goes as the OS's bytes, or a readable file would be reported as unreadable."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path)
 
 
 def _short(exc: BaseException) -> str:

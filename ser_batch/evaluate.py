@@ -60,6 +60,27 @@ def expected_calibration_error(proba: np.ndarray, y_true: np.ndarray, bins: int 
     return float(ece)
 
 
+def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """Soften (T > 1) or sharpen (T < 1) softmax outputs: softmax(log p / T)."""
+    if temperature == 1.0:
+        return proba
+    logp = np.log(np.clip(np.asarray(proba, np.float64), 1e-12, 1.0)) / temperature
+    p = np.exp(logp - logp.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(proba: np.ndarray, y_true: np.ndarray) -> float:
+    """The temperature minimising negative log-likelihood on held-out (validation) rows."""
+    from scipy.optimize import minimize_scalar
+
+    def nll(log_t: float) -> float:
+        p = apply_temperature(proba, float(np.exp(log_t)))
+        return float(-np.log(np.clip(p[np.arange(len(y_true)), y_true], 1e-12, 1.0)).mean())
+
+    res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(res.x))
+
+
 def plot_confusion(cm: Sequence[Sequence[int]], classes: Sequence[str], path: Path, title: str) -> None:
     """Confusion matrix as a PNG, rows normalised to recall, counts written in the cells."""
     import matplotlib

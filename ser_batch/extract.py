@@ -121,7 +121,7 @@ def extract_file(
     feats = features.compute(np.stack(signals), fs.sample_rate, fs)
     base = {
         "recording_id": task.recording_id,
-        "path": task.path,
+        "path": shards.text(task.path),
         "corpus": task.corpus,
         "speaker": task.speaker,
         "label": task.label,
@@ -143,16 +143,16 @@ def extract_shard(
     files: list[dict[str, Any]] = []
     for task in plan.files:
         rec = {
-            "recording_id": task.recording_id, "path": task.path, "corpus": task.corpus, "speaker": task.speaker,
+            "recording_id": task.recording_id, "path": shards.text(task.path), "corpus": task.corpus, "speaker": task.speaker,
             "label": task.label, "fields": task.fields, "status": "ok", "stage": None, "reason": None,
             "duration_s": None, "sample_rate": None, "channels": None, "rows": 0,
         }  # fmt: skip
         try:
             r, x, info = extract_file(task, fs, augment_settings)
         except SerBatchError as exc:
-            rec.update(status="error", stage="decode", reason=str(exc))
+            rec.update(status="error", stage="decode", reason=shards.text(str(exc)))
         except Exception as exc:  # a bug or an odd file must cost one row, never the batch
-            rec.update(status="error", stage="features", reason=f"{type(exc).__name__}: {exc}")
+            rec.update(status="error", stage="features", reason=shards.text(f"{type(exc).__name__}: {exc}"))
         else:
             rows.extend(r)
             feats.append(x)
@@ -300,18 +300,18 @@ def _finish(
     frames = [pd.read_parquet(out / "files" / p.name) for p in done]
     files = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=shards.FILE_SCHEMA.names)
     lost = [
-        {"path": t.path, "stage": "task", "reason": f"its batch failed: {task_errors.get(p.name, 'unknown')}"}
+        {"path": shards.text(t.path), "stage": "task", "reason": shards.text(f"its batch failed: {task_errors.get(p.name, 'unknown')}")}
         for p in plans if p.name not in wanted for t in p.files
     ]  # fmt: skip
     errors = pd.DataFrame(
-        [{"path": str(f.path), "stage": "catalog", "reason": f.reason} for f in failures]
+        [{"path": shards.text(str(f.path)), "stage": "catalog", "reason": shards.text(f.reason)} for f in failures]
         + files.loc[files["status"] == "error", ["path", "stage", "reason"]].to_dict("records")
         + lost,
         columns=shards.ERROR_SCHEMA.names,
     )
     shards.write_table_atomic(pa.Table.from_pandas(errors, schema=shards.ERROR_SCHEMA, preserve_index=False), out / "errors.parquet")
     shards.write_table_atomic(_catalog(files), out / "catalog.parquet")
-    shard_rows = files.groupby(files["path"].map({t.path: p.name for p in done for t in p.files}))["rows"].sum()
+    shard_rows = files.groupby(files["path"].map({shards.text(t.path): p.name for p in done for t in p.files}))["rows"].sum()
     manifest = _manifest_base(settings) | {
         "complete": True,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -99,12 +99,10 @@ class ModelDir:
         if len(x) == 0:
             return np.zeros((0, len(self.classes)), np.float32)
         logits_in = self.scaler.transform(x)
+        from ser_batch.evaluate import apply_temperature
+
         p = np.asarray(self.model.predict(logits_in, batch_size=batch_size, verbose=0), np.float64)
-        if self.temperature != 1.0:
-            logp = np.log(np.clip(p, 1e-12, 1.0)) / self.temperature
-            p = np.exp(logp - logp.max(axis=1, keepdims=True))
-            p /= p.sum(axis=1, keepdims=True)
-        return p.astype(np.float32)
+        return apply_temperature(p, self.temperature).astype(np.float32)
 
     def check_features(self, other: FeatureSettings, where: str) -> None:
         """Refuse data made with other feature settings, naming each difference."""
@@ -134,10 +132,19 @@ def save(path: str | os.PathLike[str], model: Any, config: dict[str, Any], scale
     _validate_config(full, out / "config.json")
     write_json_atomic(scaler.to_dict(), out / "scaler.json")
     tmp = out / ".tmp-model.keras"
-    model.save(tmp)
+    _inference_copy(model).save(tmp)
     os.replace(tmp, out / "model.keras")
     write_json_atomic(full, out / "config.json")
     return out
+
+
+def _inference_copy(model: Any) -> Any:
+    """The model without optimizer state (a third of the size): model dirs are for inference and evaluation."""
+    import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -185,16 +192,101 @@ def _validate_config(config: dict[str, Any], where: Path) -> None:
     for key, typ in CONFIG_FIELDS.items():
         if key not in config:
             raise ModelDirError(f"{where} lacks the field {key!r}; the model directory is damaged or too old")
-        if not isinstance(config[key], typ):
+        if not isinstance(config[key], typ) or isinstance(config[key], bool):  # JSON true is no number
             raise ModelDirError(f"{where}: field {key!r} has the wrong type")
     if config["format"] != FORMAT or config["format_version"] != FORMAT_VERSION:
         raise ModelDirError(f"{where} is not a ser-batch model of format version {FORMAT_VERSION}")
     bad = [c for c in config["classes"] if c not in EMOTIONS]
     if bad or not config["classes"]:
         raise ModelDirError(f"{where}: classes {bad or '[]'} are not among {EMOTIONS}")
+    if len(set(config["classes"])) != len(config["classes"]):
+        raise ModelDirError(f"{where}: classes {config['classes']} name a class twice")
     try:
-        FeatureSettings.from_dict(config["features"])
+        fs = FeatureSettings.from_dict(config["features"])
     except Exception as exc:
         raise ModelDirError(f"{where}: feature settings are invalid ({exc})") from exc
+    for f in fields(FeatureSettings):  # numbers must be numbers: a string rate would only fail later, on a worker
+        value, want = getattr(fs, f.name), type(f.default)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not (number if want is float else number and isinstance(value, int) if want is int else isinstance(value, want)):
+            raise ModelDirError(f"{where}: feature setting {f.name!r} has the wrong type ({value!r})")
     if not 0.05 <= float(config["temperature"]) <= 20:
         raise ModelDirError(f"{where}: temperature {config['temperature']} is out of range")
+
+
+CREDITS: dict[str, str] = {
+    "ravdess": "RAVDESS — Livingstone SR, Russo FA (2018) The Ryerson Audio-Visual Database of Emotional Speech and "
+    "Song (RAVDESS). PLoS ONE 13(5): e0196391. https://doi.org/10.1371/journal.pone.0196391 — CC BY-NC-SA 4.0",
+    "tess": "TESS — Pichora-Fuller MK, Dupuis K (2020) Toronto emotional speech set (TESS), "
+    "https://doi.org/10.5683/SP2/E8H2MF — CC BY-NC-ND 4.0",
+    "cremad": "CREMA-D — Cao H et al. (2014) CREMA-D: Crowd-sourced Emotional Multimodal Actors Dataset. "
+    "IEEE Trans. Affective Computing 5(4) — Open Database License",
+    "savee": "SAVEE — Haq S, Jackson PJB (2010) Multimodal emotion recognition. In Machine Audition, IGI Global",
+    "emodb": "EmoDB — Burkhardt F et al. (2005) A database of German emotional speech. Interspeech 2005",
+}
+
+
+def write_model_card(path: str | os.PathLike[str], corpora: list[str], extra: str = "") -> Path:
+    """README.md of a model directory: data and credit, protocol, figures on unseen speakers, known limits."""
+    d = Path(path)
+    config = read_config(d)
+    metrics = json.loads((d / "metrics.json").read_text()) if (d / "metrics.json").is_file() else None
+    fs = config["features"]
+    lines = [
+        f"# {config['name']} (version {config.get('model_version', '?')})",
+        "",
+        f"Speech emotion recognition model made by ser-batch {config['versions'].get('ser-batch', '?')}"
+        + (f" with the job spec `{config['job']}`" if config.get("job") else "")
+        + f". Classes: {', '.join(config['classes'])}.",
+        "",
+        "## Data and credit",
+        "",
+        *(f"- {CREDITS.get(c, c)}" for c in corpora),
+        "",
+        "The corpora carry non-commercial licences (NC); this model inherits them: **non-commercial use only**.",
+        "",
+        "## How it was made",
+        "",
+        f"- Features: `{fs['name']}` v{fs['version']}, {fs['duration_s']} s windows from {fs['offset_s']} s at "
+        f"{fs['sample_rate']} Hz, frame {fs['frame_length']} / hop {fs['hop_length']}.",
+        f"- Model: `{config['model'].get('model', '?')}`; training settings: `{json.dumps(config['model'], sort_keys=True)}`.",
+        f"- Augmentation (training rows only): `{json.dumps(config.get('augment'), sort_keys=True)}`.",
+        f"- Protocol: {config.get('protocol_note', config['protocol'])}",
+        f"- Temperature (calibration, fitted on validation speakers): {config.get('temperature', 1.0):.3f}.",
+        "",
+    ]
+    if metrics:
+        lines += [
+            "## Figures on unseen speakers",
+            "",
+            f"{metrics['n']} test recordings. UAR {metrics['uar']:.3f}, accuracy {metrics['accuracy']:.3f}, "
+            f"macro F1 {metrics['macro_f1']:.3f}, weighted F1 {metrics['weighted_f1']:.3f}"
+            + (f", expected calibration error {metrics['ece']:.3f}" if "ece" in metrics else "")
+            + ".",
+            "",
+            "| class | recall | precision | F1 | support |",
+            "|---|---|---|---|---|",
+            *(
+                f"| {c} | {v['recall']:.3f} | {v['precision']:.3f} | {v['f1']:.3f} | {v['support']} |"
+                for c, v in metrics["per_class"].items()
+            ),
+            "",
+            "Confusion matrix: `confusion.png`; full report: `report.md`.",
+            "",
+        ]
+    if extra:
+        lines += [extra, ""]
+    lines += [
+        "## Known limits",
+        "",
+        "- Acted emotion, read sentences, studio recordings, North American English, adult actors: real calls "
+        "(spontaneous, noisy, narrow-band, other languages and ages) will score lower, likely much lower; "
+        "trained on RAVDESS, the seed's features are at chance on other corpora.",
+        "- Eight categories only; mixed and subtle emotions are forced into one of them.",
+        "- Figures come from a handful of test speakers and carry a spread of several points between speaker folds.",
+        "- Not for decisions about people (hiring, credit, policing, health) — emotion recognition from voice is "
+        "unreliable across speakers and cultures.",
+        "",
+    ]
+    (d / "README.md").write_text("\n".join(lines))
+    return d / "README.md"

@@ -34,7 +34,7 @@ from ser_batch import audio, features
 from ser_batch.cluster import RETRIES, dask_client, follow
 from ser_batch.errors import AudioError, ConfigError, SerBatchError
 from ser_batch.labels import EMOTIONS
-from ser_batch.shards import remove_temporaries, write_table_atomic
+from ser_batch.shards import remove_temporaries, text, write_table_atomic
 
 DEFAULT_MODEL_NAME = "ser-default"
 
@@ -292,14 +292,14 @@ def score_task(pieces: list[Piece], model: str, settings: ScoreSettings, parts_d
             for starts, proba, sil in score_stream(md, blocks, settings, pc.first_start_s, pc.last_start_s):
                 part.add(proba, sil)
                 if segments:
-                    seg_rows.append(_segment_table(pc.path, starts, np.minimum(starts + fs.duration_s, pc.duration_s), proba, sil, md.classes))
+                    seg_rows.append(_segment_table(text(pc.path), starts, np.minimum(starts + fs.duration_s, pc.duration_s), proba, sil, md.classes))
         except SerBatchError as exc:
             error = str(exc) if pc.path in str(exc) else f"{pc.path} {exc}"
         except Exception as exc:  # one odd file costs its row, never the task
             error = f"{pc.path}: {type(exc).__name__}: {exc}"
         n = len(md.classes)
         rows.append({
-            "path": pc.path, "chunk": pc.chunk, "duration_s": pc.duration_s, "error": error, "windows": part.windows,
+            "path": text(pc.path), "chunk": pc.chunk, "duration_s": pc.duration_s, "error": text(error), "windows": part.windows,
             "speech": part.speech,
             "prob_sum": (part.prob_sum if part.prob_sum is not None else np.zeros(n)).tolist(),
             "top_count": (part.top_count if part.top_count is not None else np.zeros(n, np.int64)).tolist(),
@@ -385,7 +385,7 @@ def score(
         pieces.extend(plan_pieces(f, info.duration_s, fs.duration_s, settings))
     tasks = _group(pieces, settings)
     key = hashlib.sha256(json.dumps([config.get("created"), config["name"], settings.to_dict(), bool(segments)], sort_keys=True).encode()).hexdigest()[:10]
-    parts_dir = out_path.parent / f".{out_path.name}.parts-{key}"
+    parts_dir = out_path.absolute().parent / f".{out_path.name}.parts-{key}"  # absolute: workers have their own cwd
     names = [f"task-{i:06d}-{hashlib.sha256(repr(t).encode()).hexdigest()[:10]}.parquet" for i, t in enumerate(tasks)]
     todo = [(t, n) for t, n in zip(tasks, names) if not (parts_dir / n).is_file()]
     total_s = sum(durations.values())
@@ -439,6 +439,10 @@ REPORT_COLUMNS = ["path", "status", "error", "duration_s", "windows", "speech_wi
 def _merge(parts_dir: Path, names: list[str], files: list[str], durations: dict[str, float], errors: dict[str, str], config: dict[str, Any], model_dir: Path) -> pd.DataFrame:
     """One row per recording from the parts (chunks deduplicated by (path, chunk)), in path order."""
     classes = list(config["classes"])
+    # parts hold paths as text (non-UTF-8 file names escaped): match them in the same form
+    files = [str(text(f)) for f in files]
+    durations = {str(text(k)): v for k, v in durations.items()}
+    errors = {str(text(k)): str(text(v)) for k, v in errors.items()}
     tables = [pq.read_table(parts_dir / n) for n in names if (parts_dir / n).is_file()]
     parts = pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame(columns=PART_SCHEMA.names)
     parts = parts.drop_duplicates(["path", "chunk"])

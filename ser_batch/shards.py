@@ -84,6 +84,21 @@ def rows_to_table(rows: list[dict[str, Any]], features: np.ndarray, schema: pa.S
     return pa.table(columns, schema=schema)
 
 
+def text(value: str | None) -> str | None:
+    """``value`` as valid UTF-8 for Arrow and CSV: the undecodable bytes of a non-UTF-8 file name (which Python holds
+    as surrogate escapes) become ``\\xNN``, so distinct names stay distinct and no write fails on them."""
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        try:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a lone surrogate that did not come from a file name
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def write_table_atomic(table: pa.Table, path: Path) -> None:
     """Write Parquet under a temporary name in the same folder, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +106,7 @@ def write_table_atomic(table: pa.Table, path: Path) -> None:
     os.close(fd)
     try:
         pq.write_table(table, tmp, compression="zstd")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are for everyone who may read the folder
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -105,6 +121,7 @@ def write_json_atomic(data: Any, path: Path) -> None:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=2, sort_keys=True)
             f.write("\n")
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

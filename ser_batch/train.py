@@ -195,11 +195,17 @@ def fit(
         seconds = time.perf_counter() - t0
         model.load_weights(best)
 
+    temperature = 1.0
+    if val is not None:  # calibration is fitted on the validation speakers, never on the test speakers
+        temperature = ev.fit_temperature(np.asarray(model.predict(val[0], batch_size=256, verbose=0)), y[m["val"]])
     x_test = gather(data, m["test"])
-    proba = np.asarray(model.predict(scaler.transform(x_test), batch_size=256, verbose=0))
+    raw = np.asarray(model.predict(scaler.transform(x_test), batch_size=256, verbose=0))
+    proba = ev.apply_temperature(raw, temperature)
     y_test = y[m["test"]]
     result = ev.metrics(y_test, proba.argmax(axis=1), classes)
     result["ece"] = ev.expected_calibration_error(proba, y_test)
+    result["ece_uncalibrated"] = ev.expected_calibration_error(raw, y_test)
+    result["temperature"] = temperature
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items() if k != "learning_rate"}
     epochs = len(history.get("loss", []))
     result.update(
@@ -287,12 +293,14 @@ def _save(out: Path, model: Any, scaler: Scaler, data: Data, split: splits.Split
         "split": split.to_dict(),
         "data": {"dirs": list(data.dirs), "fingerprints": data.fingerprints, "rows": result["rows"]},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "temperature": result["temperature"],
     }
     modeldir.save(out, model, config, scaler)
     metrics = {k: v for k, v in result.items() if k != "history"}
     ev.plot_curves(result["history"], out / "curves.png")
     ev.write_report(out, metrics, f"{config['name']}: {settings.model} model, test speakers", protocol_note)
     write_json_atomic(result["history"], out / "history.json")
+    modeldir.write_model_card(out, sorted(data.meta["corpus"].unique()))
 
 
 def _protocol_note(split: splits.Split) -> str:

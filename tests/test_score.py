@@ -164,6 +164,16 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
     return root, good, bad
 
 
+def probe_duration(path: Path) -> float | None:
+    from ser_batch import audio
+    from ser_batch.errors import AudioError
+
+    try:
+        return audio.probe(path).duration_s
+    except AudioError:
+        return None
+
+
 def durations(paths: dict[str, Path]) -> dict[str, float]:
     return {str(p): sf.info(str(p)).frames / sf.info(str(p)).samplerate for p in paths.values()}
 
@@ -318,10 +328,16 @@ def test_settings_refuse_non_positive_lengths() -> None:
 # ---------------------------------------------------------------- silence
 
 
-def test_silent_flags_zeros_and_low_noise_not_speech_level() -> None:
+@pytest.mark.parametrize("preset", ["seed", "logmel", "logmel-utterance"])
+def test_silent_flags_zeros_and_low_noise_not_speech_level(preset: str) -> None:
+    """Every feature set carries frame energy that ``silent`` reads (rms, or energy_db for logmel)."""
     from ser_batch import features
 
-    sr, n = FS.sample_rate, FS.n_samples
+    name, _, norm = preset.partition("-")
+    if name not in features.FEATURE_SETS:
+        pytest.skip(f"no feature set {name!r} here")
+    fs = features.FeatureSettings.preset(name, normalize=norm or None) if hasattr(features.FeatureSettings, "preset") else FS
+    sr, n = fs.sample_rate, fs.n_samples
     rng = np.random.default_rng(3)
     noise = rng.standard_normal(n)
     low_noise = noise / np.sqrt(np.mean(noise**2)) * 10 ** (-70 / 20)  # RMS -70 dBFS
@@ -330,10 +346,10 @@ def test_silent_flags_zeros_and_low_noise_not_speech_level() -> None:
     quiet_start = speech_tone.copy()
     quiet_start[: n // 2] = 0  # half a window of speech is still speech
     wins = np.stack([np.zeros(n), low_noise, speech_tone, quiet_start]).astype(np.float32)
-    feats = features.compute(wins, sr, FS)
-    assert silent(feats, FS.coefficients, -45.0).tolist() == [True, True, False, False]
+    feats = features.compute(wins, sr, fs)
+    assert silent(feats, fs.coefficients, -45.0).tolist() == [True, True, False, False]
     # the threshold decides: at -80 dBFS the -70 dBFS noise counts as sound
-    assert silent(feats, FS.coefficients, -80.0).tolist() == [True, False, False, False]
+    assert silent(feats, fs.coefficients, -80.0).tolist() == [True, False, False, False]
 
 
 # ---------------------------------------------------------------- aggregation
@@ -454,7 +470,8 @@ def test_report_schema_rows_and_statuses(recordings, default_run) -> None:  # ty
     assert long["windows"] == 31 and long["speech_windows"] < long["windows"]
     r = default_run.result
     assert (r.recordings, r.ok, r.errors) == (len(good) + len(bad), len(good), len(bad))
-    assert r.audio_hours == pytest.approx(sum(dur.values()) / 3600, rel=1e-3)
+    readable = [probe_duration(p) for p in bad.values()]  # bad files with a valid header count as audio too
+    assert r.audio_hours == pytest.approx((sum(dur.values()) + sum(d for d in readable if d)) / 3600, rel=1e-6)
     assert sum(r.distribution.values()) == len(good)
     assert not any(p.name.startswith(".") for p in default_run.out.iterdir())  # parts removed
 
@@ -562,6 +579,7 @@ def test_resume_after_a_crash_scores_each_recording_once(recordings, tiny_model:
     assert long["status"] == "error" and "task failed" in long["error"], (long["status"], long["windows"], long["error"])
     assert rep.loc[str(folder / "talk_7s.wav"), "status"] == "ok"
     assert failed.ok == clean.ok - 1
+    assert not (parts / ".tmp-halfwritten.parquet").exists()  # leftovers of killed writes are cleared
 
     (parts / long_tasks[2]).rmdir()
     monkeypatch.undo()
@@ -608,6 +626,7 @@ def test_cli_score_summary_relative_folder(recordings, tiny_model: Path, schedul
     for name in ("clip_2p5s.flac", "talk_7s.wav"):
         shutil.copy(good[name], work / "calls" / name)
     shutil.copy(bad["empty.wav"], work / "calls" / "empty.wav")
+    before = Path.cwd()  # the worker's working directory
     monkeypatch.chdir(work)
     r = CliRunner().invoke(app, ["score", "calls", "calls/talk_7s.wav", "--out", "r.csv", "--model", str(tiny_model), "--scheduler", scheduler, "-q"])
     assert r.exit_code == 0, r.output
@@ -619,12 +638,13 @@ def test_cli_score_summary_relative_folder(recordings, tiny_model: Path, schedul
     rep = pd.read_csv(work / "r.csv")
     assert len(rep) == 3 and rep["path"].is_unique  # the file named twice is scored once
     assert all(os.path.isabs(p) and os.path.exists(p) for p in rep["path"])  # workers need absolute paths
+    assert not list(before.glob(".r.csv.parts-*")) and not list(work.glob(".r.csv.parts-*"))  # parts written and removed here
 
 
-def test_cli_score_all_bad_folder_exits_1(recordings, tiny_model: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_score_all_bad_folder_exits_1(recordings, tiny_model: Path, scheduler: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from ser_batch.cli import app
 
-    r = CliRunner().invoke(app, ["score", str(recordings[2]), "--out", str(tmp_path / "r.csv"), "--model", str(tiny_model), "--workers", "1", "-q"])
+    r = CliRunner().invoke(app, ["score", str(recordings[0] / "bad"), "--out", str(tmp_path / "r.csv"), "--model", str(tiny_model), "--scheduler", scheduler, "-q"])
     assert r.exit_code == 1, r.output
     assert f"recordings: {len(BAD)} (0 ok, {len(BAD)} errors)" in r.stdout
     assert "dominant emotion" not in r.stdout and "errors: 5 recordings" in r.stdout

@@ -1,0 +1,213 @@
+"""Time `ser-batch score` on long recordings built from corpus clips, and watch each worker's peak memory.
+
+    python benchmarks/score.py [--hours 2.0] [--minutes-per-recording 30] [--workers N] [--corpus DIR]
+    python benchmarks/score.py --lengths [--length-minutes 10 40 160] [--workers N]
+
+Recordings are made by concatenating random clips of the corpus (default ../shared/data/ravdess-speech) with random
+0.3-1.5 s pauses, written as 16 kHz FLAC to a temporary folder one clip at a time (the builder never holds a whole
+recording). They are then scored with the shipped model (models/ser-default, or --model) on a LocalCluster of
+single-threaded worker processes made here, so that each worker's peak RSS (ru_maxrss) can be asked afterwards.
+
+The model is loaded in every worker by a short warm-up run first, so the timed run measures scoring throughput:
+audio seconds per wall second (x real time), and that per worker process (per core when workers <= cores).
+--lengths scores one recording of each length on fresh workers and prints peak worker memory per length: streaming
+and chunking should keep it flat however long the recording.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import resource
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SR = 16_000
+
+
+def clip_paths(corpus: Path) -> list[str]:
+    from ser_batch import corpora
+
+    found = sorted(corpora.walk_audio(str(corpus.resolve()), lambda p, why: print(f"skipped {p}: {why}", file=sys.stderr)))
+    if not found:
+        sys.exit(f"no audio found under {corpus}")
+    return found
+
+
+def build_recording(path: Path, clips: list[str], seconds: float, rng: random.Random) -> float:
+    """Write clips and 0.3-1.5 s pauses to ``path`` until ``seconds`` are reached; returns the length written."""
+    from ser_batch import audio
+
+    target = int(round(seconds * SR))
+    written = 0
+    with sf.SoundFile(path, "w", samplerate=SR, channels=1, format="FLAC", subtype="PCM_16") as out:
+        while written < target:
+            y, sr = sf.read(rng.choice(clips), dtype="float32", always_2d=True)
+            y = audio.resample(audio.to_mono(y), sr, SR)
+            pause = np.zeros(int(rng.uniform(0.3, 1.5) * SR), np.float32)
+            for block in (y, pause):
+                block = block[: target - written]
+                out.write(block)
+                written += block.size
+    return written / SR
+
+
+def peak_rss_mib(client) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """ru_maxrss of every worker process (kilobytes on Linux) in MiB."""
+    kb = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return {w: v / 1024 for w, v in sorted(kb.items())}
+
+
+def make_cluster(workers: int):  # type: ignore[no-untyped-def]
+    from distributed import Client, LocalCluster
+
+    from ser_batch.cluster import WORKER_ENV
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR, env=WORKER_ENV)
+    return cluster, Client(cluster)
+
+
+def _load(model: str) -> None:
+    from ser_batch.score import _load_model
+
+    _load_model(model)
+
+
+def warm_up(client, scheduler: str, model: Path, clips: list[str], tmp: Path) -> float:  # type: ignore[no-untyped-def]
+    """Load the model in every worker, then score one short recording per worker (first-call set-up)."""
+    from ser_batch.score import ScoreSettings, score
+
+    t0 = time.perf_counter()
+    client.run(_load, str(model))
+    n = len(client.scheduler_info()["workers"])
+    folder = tmp / "warmup"
+    folder.mkdir(exist_ok=True)
+    rng = random.Random(12345)
+    for i in range(n):
+        build_recording(folder / f"w{i}.flac", clips, 10.0, rng)
+    score([folder], tmp / "warmup.parquet", model=model, settings=ScoreSettings(task_s=5.0), scheduler=scheduler, progress=False)
+    return time.perf_counter() - t0
+
+
+def timed_score(files: list[Path], out: Path, model: Path, scheduler: str, progress: bool):  # type: ignore[no-untyped-def]
+    from ser_batch.score import score
+
+    t0 = time.perf_counter()
+    result = score([str(f) for f in files], out, model=model, scheduler=scheduler, progress=progress)
+    return result, time.perf_counter() - t0
+
+
+def run_throughput(args: argparse.Namespace, clips: list[str], tmp: Path) -> None:
+    total_s = args.hours * 3600
+    per_s = args.minutes_per_recording * 60
+    lengths = [per_s] * int(total_s // per_s) + ([total_s % per_s] if total_s % per_s >= 1 else [])
+    rng = random.Random(args.seed)
+    t0 = time.perf_counter()
+    files = []
+    for i, seconds in enumerate(lengths):
+        files.append(tmp / f"rec-{i:03d}.flac")
+        build_recording(files[-1], clips, seconds, rng)
+    t_build = time.perf_counter() - t0
+    builder_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    cluster, client = make_cluster(args.workers)
+    try:
+        t_warm = warm_up(client, cluster.scheduler_address, args.model, clips, tmp)
+        result, wall = timed_score(files, tmp / "report.parquet", args.model, cluster.scheduler_address, not args.quiet)
+        rss = peak_rss_mib(client)
+    finally:
+        client.close()
+        cluster.close()
+
+    audio_s = result.audio_hours * 3600
+    print()
+    print(f"corpus                 : {args.corpus} ({len(clips)} clips); model {args.model}")
+    sizes = ", ".join(f"{lengths.count(v)} x {v / 60:g} min" for v in sorted(set(lengths), reverse=True))
+    print(f"recordings             : {sizes}, built in {t_build:.1f} s (builder peak RSS {builder_mib:.0f} MiB)")
+    print(f"scored                 : {result.ok} ok, {result.errors} errors; dominant emotions {result.distribution}")
+    print(f"workers / cores        : {args.workers} / {os.cpu_count()} (warm-up, model load included: {t_warm:.1f} s)")
+    print()
+    print(f"{'audio hours':<24}{'wall s':>10}{'x real time':>14}{'x RT per core':>16}{'peak RSS/worker MiB':>22}")
+    print(f"{result.audio_hours:<24.3f}{wall:>10.1f}{audio_s / wall:>14.1f}{audio_s / wall / args.workers:>16.1f}{max(rss.values()):>22.0f}")
+    print()
+    for w, mib in rss.items():
+        print(f"  {w}: peak RSS {mib:.0f} MiB")
+    if result.errors:
+        sys.exit(1)
+
+
+def run_lengths(args: argparse.Namespace, clips: list[str], tmp: Path) -> None:
+    import pandas as pd
+
+    rng = random.Random(args.seed)
+    cluster, client = make_cluster(args.workers)
+    rows = []
+    try:
+        for minutes in args.length_minutes:
+            rec = tmp / f"len-{minutes:g}min.flac"
+            build_recording(rec, clips, minutes * 60, rng)
+            client.restart()  # fresh worker processes: ru_maxrss starts again
+            warm_up(client, cluster.scheduler_address, args.model, clips, tmp)
+            base = peak_rss_mib(client)
+            result, wall = timed_score([rec], tmp / f"len-{minutes:g}.parquet", args.model, cluster.scheduler_address, not args.quiet)
+            peak = peak_rss_mib(client)
+            rows.append((minutes, result, wall, max(base.values()), max(peak.values())))
+            rec.unlink()
+    finally:
+        client.close()
+        cluster.close()
+    print()
+    print(f"workers: {args.workers}; model {args.model}; peak RSS per worker after warm-up (model loaded) and after scoring")
+    print(f"{'minutes':>8}{'windows':>10}{'wall s':>9}{'x real time':>13}{'warm MiB':>10}{'peak MiB':>10}{'growth MiB':>12}")
+    for minutes, _result, wall, base, peak in rows:
+        windows = int(pd.read_parquet(tmp / f"len-{minutes:g}.parquet")["windows"].sum())
+        print(f"{minutes:>8g}{windows:>10d}{wall:>9.1f}{minutes * 60 / wall:>13.1f}{base:>10.0f}{peak:>10.0f}{peak - base:>12.0f}")
+    peaks = [r[4] for r in rows]
+    print(f"\npeak spread across lengths: {max(peaks) - min(peaks):.0f} MiB ({(max(peaks) / min(peaks) - 1) * 100:.1f} %)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hours", type=float, default=2.0, help="total audio to build and score (default 2.0)")
+    ap.add_argument("--minutes-per-recording", type=float, default=30.0, help="length of each recording (default 30)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: one per core)")
+    ap.add_argument("--corpus", type=Path, default=REPO.parent / "shared" / "data" / "ravdess-speech", help="folder of clips")
+    ap.add_argument("--model", type=Path, default=None, help="model directory (default: the shipped models/ser-default)")
+    ap.add_argument("--lengths", action="store_true", help="compare peak worker memory over recordings of several lengths")
+    ap.add_argument("--length-minutes", type=float, nargs="+", default=[10.0, 40.0, 160.0], help="lengths for --lengths")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the clip order and pauses")
+    ap.add_argument("--tmp", type=Path, default=None, help="where to write the recordings (default: system temp)")
+    ap.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    args = ap.parse_args()
+
+    from ser_batch import modeldir
+    from ser_batch.score import default_model
+
+    args.model = args.model or default_model()
+    modeldir.read_config(args.model)  # a clear error now rather than after building hours of audio
+    if args.workers < 1:
+        sys.exit("--workers must be at least 1")
+    clips = clip_paths(args.corpus)
+    tmp = Path(tempfile.mkdtemp(prefix="ser-score-bench-", dir=args.tmp))
+    try:
+        (run_lengths if args.lengths else run_throughput)(args, clips, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
