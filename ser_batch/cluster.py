@@ -23,7 +23,9 @@ WORKER_ENV = {
 }
 
 RETRIES = 2
-"""Each task is retried this often when its worker dies: tasks are idempotent, so a retry never duplicates rows."""
+"""Each task is retried this often when it raises (a full disk, a flaky mount). A task whose worker *dies* is rerun
+elsewhere by the scheduler regardless, up to ``distributed.scheduler.allowed-failures`` deaths (default 3). Tasks
+are idempotent (named outputs, atomic writes), so neither kind of rerun duplicates rows."""
 
 
 @contextmanager

@@ -185,7 +185,7 @@ def extract(
     """
     t0 = time.perf_counter()
     say = echo or (lambda _m: None)
-    out_dir = Path(out)
+    out_dir = Path(out).absolute()  # workers write the shards, and a remote worker has its own working directory
     entries, failures = corpora.discover([Path(r) for r in roots], corpus=corpus)
     plans = plan_shards(entries, feature_settings, augment_settings, files_per_shard)
     settings = _settings_dict(feature_settings, augment_settings)

@@ -159,9 +159,17 @@ def verdict(windows: int, speech: int, prob_sum: np.ndarray, top_count: np.ndarr
 # ---------------------------------------------------------------- scoring a signal
 
 
-@lru_cache(maxsize=2)
 def _load_model(path: str):  # type: ignore[no-untyped-def]
-    """One loaded model per worker process."""
+    """One loaded model per worker process; a model directory rewritten in place is loaded again."""
+    try:
+        stamp = os.stat(Path(path) / "model.keras").st_mtime_ns
+    except OSError:
+        stamp = 0
+    return _load_model_at(path, stamp)
+
+
+@lru_cache(maxsize=2)
+def _load_model_at(path: str, _stamp: int):  # type: ignore[no-untyped-def]
     from ser_batch import modeldir
 
     return modeldir.load(path)

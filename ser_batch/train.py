@@ -170,7 +170,7 @@ def fit(
         train_ds = _stream_dataset(data, m["train"], y, scaler, n_classes, settings)
     else:
         xt = scaler.transform(gather(data, m["train"]))
-        yt = keras.utils.to_categorical(y[m["train"]], n_classes)
+        yt = keras.utils.to_categorical(y[m["train"]], n_classes).astype(np.float32)
         train_ds = (
             tf.data.Dataset.from_tensor_slices((xt, yt))
             .shuffle(len(xt), seed=settings.seed, reshuffle_each_iteration=True)
@@ -179,7 +179,7 @@ def fit(
     train_ds = _regularise(train_ds, settings)
     val = None
     if m["val"].any():
-        val = (scaler.transform(gather(data, m["val"])), keras.utils.to_categorical(y[m["val"]], n_classes))
+        val = (scaler.transform(gather(data, m["val"])), keras.utils.to_categorical(y[m["val"]], n_classes).astype(np.float32))
 
     model = models.build(settings.model, fs.n_frames, fs.n_coeffs, n_classes, settings.learning_rate, settings.label_smoothing)
     monitor = "val_loss" if val is not None else "loss"
@@ -265,8 +265,8 @@ def _regularise(ds, settings: TrainSettings):  # type: ignore[no-untyped-def]
         g2 = tf.random.gamma([b], settings.mixup)
         lam = g1 / (g1 + g2)
         idx = tf.random.shuffle(tf.range(b))
-        lx = tf.reshape(lam, [-1, 1, 1])
-        ly = tf.reshape(lam, [-1, 1])
+        lx = tf.cast(tf.reshape(lam, [-1, 1, 1]), x.dtype)
+        ly = tf.cast(tf.reshape(lam, [-1, 1]), y.dtype)
         return lx * x + (1 - lx) * tf.gather(x, idx), ly * y + (1 - ly) * tf.gather(y, idx)
 
     if settings.specaugment:

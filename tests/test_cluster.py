@@ -32,6 +32,8 @@ from ser_batch.cluster import WORKER_ENV
 from ser_batch.features import FeatureSettings
 from ser_batch.labels import EMOTIONS
 
+pytestmark = pytest.mark.slow  # 40-65 s on two cores (more with a training run beside it): clusters start, TF loads in workers
+
 FS = FeatureSettings()
 DASK = str(Path(sys.executable).with_name("dask"))
 

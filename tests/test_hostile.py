@@ -110,8 +110,11 @@ def build_hostile(folder: Path) -> dict[str, tuple[str, str]]:
     os.mkfifo(put("fifo", "fifo.wav", "error"))  # opening it would block forever
     os.symlink("..", d / "loop")  # a folder linked to its parent: walking must not loop
     raw = os.path.join(os.fsencode(d), NON_UTF8)
-    sf.write(raw, y, SR)  # soundfile takes bytes paths as they are
-    out["non_utf8"] = (os.fsdecode(raw), "ok")
+    try:
+        sf.write(raw, y, SR)  # soundfile takes bytes paths as they are
+        out["non_utf8"] = (os.fsdecode(raw), "ok")
+    except (OSError, RuntimeError):  # a file system that only takes UTF-8 names (not ext4, tmpfs, xfs)
+        pass
     sf.write(put("long_name", LONG_NAME, "ok"), y, SR)
     sf.write(put("dots_in_name", "a..b...wav", "ok"), y, SR)
     sf.write(put("csv_hostile_name", 'odd, "quoted"\nname;.wav', "ok"), y, SR)  # comma, quotes, newline
@@ -187,7 +190,8 @@ def test_extract_reads_the_odd_but_valid_files(hostile, hostile_extract) -> None
     reasons = catalog["reason"].fillna("")
     assert "NaN or Inf" in reasons[text(files["nan"][0])] and "NaN or Inf" in reasons[text(files["inf"][0])]
     assert "empty" in reasons[text(files["fifo"][0])] and "empty" in reasons[text(files["zero_bytes"][0])]
-    assert "\\xe9" in text(files["non_utf8"][0])
+    if "non_utf8" in files:
+        assert "\\xe9" in text(files["non_utf8"][0])
     meta, x = shards.read_all(out)
     assert np.isfinite(x).all()
 
