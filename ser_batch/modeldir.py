@@ -95,14 +95,14 @@ class ModelDir:
         return str(self.config.get("model_version", self.config["versions"].get("ser-batch", "?")))
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities (rows, classes) for raw (rows, frames, coeffs) features."""
-        if len(x) == 0:
-            return np.zeros((0, len(self.classes)), np.float32)
-        logits_in = self.scaler.transform(x)
+        """Class probabilities (rows, classes) for raw (rows, frames, coeffs) features, temperature applied."""
         from ser_batch.evaluate import apply_temperature
 
-        p = np.asarray(self.model.predict(logits_in, batch_size=batch_size, verbose=0), np.float64)
-        return apply_temperature(p, self.temperature).astype(np.float32)
+        if len(x) == 0:
+            return np.zeros((0, len(self.classes)), np.float32)
+        z = self.scaler.transform(x)
+        p = np.concatenate([np.asarray(_infer(self.model)(z[i : i + batch_size])) for i in range(0, len(z), batch_size)])
+        return apply_temperature(p.astype(np.float64), self.temperature).astype(np.float32)
 
     def check_features(self, other: FeatureSettings, where: str) -> None:
         """Refuse data made with other feature settings, naming each difference."""
@@ -111,6 +111,24 @@ class ModelDir:
         diff = [f"{k}: model {mine.get(k)!r}, {where} {theirs.get(k)!r}" for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
         if diff:
             raise ModelDirError(f"model {self.path} was trained on other features than {where}: " + "; ".join(diff))
+
+
+_INFER: dict[int, Any] = {}
+
+
+def _infer(model: Any) -> Any:
+    """A compiled inference call per model: Keras' predict() sets up a data pipeline on every call, which costs
+    more than the model itself on the few hundred windows a scoring batch holds."""
+    fn = _INFER.get(id(model))
+    if fn is None:
+        import tensorflow as tf
+
+        @tf.autograph.experimental.do_not_convert
+        def call(x: Any) -> Any:
+            return model(x, training=False)
+
+        fn = _INFER[id(model)] = tf.function(call, reduce_retracing=True)
+    return fn
 
 
 def versions() -> dict[str, str]:
