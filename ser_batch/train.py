@@ -345,13 +345,13 @@ def train(
     """Train on shards as Dask tasks. ``holdout``/``seed-random`` save a model dir to ``out``; ``cv`` writes
     per-fold and mean ± sd figures (cv.json, report.md) to ``out``."""
     say = echo or (lambda _m: None)
-    dirs = [str(Path(d)) for d in feature_dirs]
+    dirs = [os.path.abspath(d) for d in feature_dirs]  # workers may run in another directory
     data = load_meta(dirs)
     plan = make_splits(data, protocol, fold, settings, folds)
     cores = os.cpu_count() or 1
     n_workers = workers or min(len(plan), cores)
     threads = max(1, cores // n_workers)
-    out_dir = Path(out)
+    out_dir = Path(os.path.abspath(out))
     say(f"Training {settings.model} on {len(data.meta)} rows from {len(dirs)} shard folder(s), protocol {protocol}, {len(plan)} fit(s).")
     with dask_client(scheduler, n_workers, echo=say) as client:
         futures = [
