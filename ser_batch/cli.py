@@ -99,12 +99,16 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory (holdout, seed-random) or report folder (cv).")] = Path("models/my-model"),
     protocol: Annotated[str, typer.Option(help="holdout: one speaker fold is the test set; cv: every fold once (mean ± sd); seed-random: the origin's LEAKY row split, for comparison only.")] = "holdout",
     fold: Annotated[int, typer.Option(help="Test fold for holdout (1-6; RAVDESS uses the EmoBox actor folds).")] = 1,
-    model: Annotated[str, typer.Option(help="frames (convolves over time, default) or seed (the origin's flat layout, ~20x slower).")] = "frames",
+    model: Annotated[str, typer.Option(help="frames (the seed's blocks over time), seed (the origin's flat layout, ~20x slower), attn or cnn2d (compact, with attention pooling).")] = "frames",
     epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping watches the validation speakers).")] = 20,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
     learning_rate: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     val_speakers: Annotated[int, typer.Option(help="Validation speakers taken from the training speakers.")] = 2,
     seed: Annotated[int, typer.Option(help="Random seed (weights, shuffling, validation speakers).")] = 0,
+    patience: Annotated[int, typer.Option(help="Early stopping: epochs without a better validation loss.")] = 5,
+    specaugment: Annotated[bool, typer.Option(help="Random time and coefficient masks on training batches.")] = False,
+    mixup: Annotated[float, typer.Option(help="Mixup Beta(a, a) on training pairs; 0 is off (0.2 is typical).")] = 0.0,
+    label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the training targets (0.1 is typical).")] = 0.0,
     scheduler: Scheduler = None,
     workers: Workers = None,
     quiet: Quiet = False,
@@ -113,7 +117,10 @@ def train(
     from ser_batch.train import TrainSettings
     from ser_batch.train import train as run
 
-    settings = TrainSettings(model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, n_val_speakers=val_speakers, seed=seed)
+    settings = TrainSettings(
+        model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, n_val_speakers=val_speakers,
+        seed=seed, patience=patience, specaugment=specaugment, mixup=mixup, label_smoothing=label_smoothing,
+    )  # fmt: skip
     try:
         result = run(feature_dirs, out, protocol=protocol, fold=fold, settings=settings, scheduler=scheduler, workers=workers, echo=_echo(quiet))
     except SerBatchError as exc:

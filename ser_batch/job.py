@@ -11,6 +11,7 @@ from typing import Any
 
 from ser_batch.augment import AugmentSettings
 from ser_batch.errors import ConfigError
+from ser_batch.features import FeatureSettings
 from ser_batch.train import TrainSettings
 
 
@@ -18,6 +19,8 @@ from ser_batch.train import TrainSettings
 class ExtractSpec:
     corpora: tuple[str, ...]
     out: str
+    features: str = "seed"
+    normalize: str = "none"
     augment: bool = True
     seed: int = 0
 
@@ -33,6 +36,10 @@ class TrainSpec:
     learning_rate: float = 1e-3
     val_speakers: int = 2
     seed: int = 0
+    patience: int = 5
+    label_smoothing: float = 0.0
+    mixup: float = 0.0
+    specaugment: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,16 +90,20 @@ def run_job(
     from ser_batch.train import train
 
     spec = load_spec(path)
+    root = Path(path).resolve().parent.parent  # paths in a spec are relative to the repository root
     ex, tr = spec.extract, spec.train
+    ex_out, tr_out = str(root / ex.out), str(root / tr.out)
     extract(
-        ex.corpora, ex.out, augment_settings=AugmentSettings(seed=ex.seed) if ex.augment else None,
+        [root / c for c in ex.corpora], ex_out, feature_settings=FeatureSettings.preset(ex.features, normalize=ex.normalize),
+        augment_settings=AugmentSettings(seed=ex.seed) if ex.augment else None,
         scheduler=scheduler, workers=workers, progress=progress, echo=echo,
     )  # fmt: skip
     settings = TrainSettings(
         model=tr.model, epochs=tr.epochs, batch_size=tr.batch_size, learning_rate=tr.learning_rate,
-        n_val_speakers=tr.val_speakers, seed=tr.seed,
+        n_val_speakers=tr.val_speakers, seed=tr.seed, patience=tr.patience, label_smoothing=tr.label_smoothing,
+        mixup=tr.mixup, specaugment=tr.specaugment,
     )  # fmt: skip
     return train(
-        [ex.out], tr.out, protocol=tr.protocol, fold=tr.fold, settings=settings, scheduler=scheduler, workers=workers,
+        [ex_out], tr_out, protocol=tr.protocol, fold=tr.fold, settings=settings, scheduler=scheduler, workers=workers,
         echo=echo, name=spec.name, model_version=spec.version, job=str(path),
     )  # fmt: skip
