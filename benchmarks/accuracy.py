@@ -35,7 +35,7 @@ FEATURES = {
 REGULARISED = {"specaugment": True, "mixup": 0.2, "label_smoothing": 0.1}
 CONFIGS: dict[str, tuple[str, dict[str, object]]] = {
     "seed-frames": ("seed-ravdess", {"model": "frames"}),
-    "logmel-attn": ("logmel-ravdess", {"model": "attn"}),
+    "logmel-attn": ("logmel-ravdess", {"model": "attn", "label_smoothing": 0.1, "patience": 8}),
     "logmel-attn-reg": ("logmel-ravdess", {"model": "attn", **REGULARISED}),
     "logmel-attn-reg-tess": ("logmel-ravdess-tess", {"model": "attn", **REGULARISED}),
     "logmel-cnn2d-reg": ("logmel-ravdess", {"model": "cnn2d", **REGULARISED}),
