@@ -7,6 +7,10 @@ configuration: test actors of each fold are never heard in training, whatever th
 out of each fold's training actors and choose the epoch, learning rate and calibration temperature. TESS, when a
 configuration uses it, only ever trains (it has 2 speakers, none of them a RAVDESS actor). Prints accuracy, macro
 F1 and UAR per fold and overall, plus seconds of training.
+
+`-spknorm` configurations are transductive: each speaker's features are standardised with statistics of that
+speaker's own recordings (audio only, never labels), test speakers included. They show what knowing the speaker is
+worth; `score` cannot do it for unknown speakers, so no shipped model uses it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ REGULARISED = {"specaugment": True, "mixup": 0.2, "label_smoothing": 0.1}
 CONFIGS: dict[str, tuple[str, dict[str, object]]] = {
     "seed-frames": ("seed-ravdess", {"model": "frames"}),
     "logmel-attn": ("logmel-ravdess", {"model": "attn", "label_smoothing": 0.1, "patience": 8}),
+    "logmel-attn-spknorm": ("logmel-ravdess", {"model": "attn", "label_smoothing": 0.1, "patience": 8, "speaker_norm": True}),
     "logmel-attn-reg": ("logmel-ravdess", {"model": "attn", **REGULARISED}),
     "logmel-attn-reg-tess": ("logmel-ravdess-tess", {"model": "attn", **REGULARISED}),
     "logmel-cnn2d-reg": ("logmel-ravdess", {"model": "cnn2d", **REGULARISED}),

@@ -50,6 +50,7 @@ class TrainSettings:
     specaugment: bool = False  # random time and coefficient masks on training batches
     time_mask: int = 20  # frames, at most, per mask
     coeff_mask: int = 8  # coefficients, at most, per mask
+    speaker_norm: bool = False  # z-score each speaker's features with that speaker's own (unlabelled) recordings
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,31 +88,60 @@ def load_meta(feature_dirs: Sequence[str | os.PathLike[str]]) -> Data:
     return Data(tuple(str(d) for d in feature_dirs), meta, fs, aug, fps)  # type: ignore[arg-type]
 
 
-def iter_rows(data: Data, mask: np.ndarray, batch_rows: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+Norm = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""Per-row speaker index, and per-speaker mean and std of each coefficient: (rows,), (speakers, C), (speakers, C)."""
+
+
+def iter_rows(data: Data, mask: np.ndarray, batch_rows: int = 4096, norm: Norm | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Stream (features, row index) of the selected rows, shard by shard, in data.meta order."""
     offset = 0
     for d in data.dirs:
         for meta, x in shards.iter_batches(Path(d), batch_rows, columns=["recording_id"]):
             sel = mask[offset : offset + len(meta)]
             if sel.any():
-                yield x[sel], np.flatnonzero(sel) + offset
+                idx = np.flatnonzero(sel) + offset
+                xs = x[sel]
+                if norm is not None:
+                    spk = norm[0][idx]
+                    xs = ((xs - norm[1][spk][:, None, :]) / norm[2][spk][:, None, :]).astype(np.float32)
+                yield xs, idx
             offset += len(meta)
 
 
-def gather(data: Data, mask: np.ndarray) -> np.ndarray:
+def gather(data: Data, mask: np.ndarray, norm: Norm | None = None) -> np.ndarray:
     """All selected rows' features in memory, in meta order."""
-    parts = [x for x, _ in iter_rows(data, mask)]
+    parts = [x for x, _ in iter_rows(data, mask, norm=norm)]
     if not parts:
         return np.zeros((0, *data.features.shape), np.float32)
     return np.concatenate(parts)
 
 
-def fit_scaler(data: Data, mask: np.ndarray) -> Scaler:
+def speaker_norm(data: Data) -> Norm:
+    """Each speaker's mean and std per coefficient, over the frames of their original recordings (no labels).
+
+    For a test speaker this uses their unlabelled audio: a transductive protocol, reported as such.
+    """
+    codes, speakers = pd.factorize(data.meta["speaker"])
+    c = data.features.n_coeffs
+    total = np.zeros((len(speakers), c))
+    sq = np.zeros((len(speakers), c))
+    count = np.zeros(len(speakers))
+    for x, idx in iter_rows(data, (data.meta["augmentation"] == "none").to_numpy()):
+        s = codes[idx]
+        np.add.at(total, s, x.sum(axis=1))
+        np.add.at(sq, s, (x.astype(np.float64) ** 2).sum(axis=1))
+        np.add.at(count, s, x.shape[1])
+    mean = total / np.maximum(count, 1)[:, None]
+    std = np.sqrt(np.maximum(sq / np.maximum(count, 1)[:, None] - mean**2, 1e-8))
+    return codes, mean.astype(np.float32), std.astype(np.float32)
+
+
+def fit_scaler(data: Data, mask: np.ndarray, norm: Norm | None = None) -> Scaler:
     """Per-(frame, coeff) standardisation from training rows, streamed."""
     from sklearn.preprocessing import StandardScaler
 
     sc = StandardScaler()
-    for x, _ in iter_rows(data, mask):
+    for x, _ in iter_rows(data, mask, norm=norm):
         sc.partial_fit(x.reshape(len(x), -1))
     scale = np.where(sc.scale_ > 1e-8, sc.scale_, 1.0)
     return Scaler(sc.mean_.reshape(data.features.shape).astype(np.float32), scale.reshape(data.features.shape).astype(np.float32))
@@ -156,7 +186,8 @@ def fit(
     if not m["test"].any():
         raise ConfigError("the split leaves no test rows")
     y = np.array([classes.index(c) if c in classes else -1 for c in labels])
-    scaler = fit_scaler(data, m["train"])
+    norm = speaker_norm(data) if settings.speaker_norm else None
+    scaler = fit_scaler(data, m["train"], norm)
     fs = data.features
     n_classes = len(classes)
     weights = None
@@ -167,9 +198,9 @@ def fit(
     train_bytes = int(m["train"].sum()) * fs.n_frames * fs.n_coeffs * 4
     streamed = train_bytes > settings.memory_limit_mb * 2**20
     if streamed:
-        train_ds = _stream_dataset(data, m["train"], y, scaler, n_classes, settings)
+        train_ds = _stream_dataset(data, m["train"], y, scaler, n_classes, settings, norm)
     else:
-        xt = scaler.transform(gather(data, m["train"]))
+        xt = scaler.transform(gather(data, m["train"], norm))
         yt = keras.utils.to_categorical(y[m["train"]], n_classes).astype(np.float32)
         train_ds = (
             tf.data.Dataset.from_tensor_slices((xt, yt))
@@ -179,7 +210,7 @@ def fit(
     train_ds = _regularise(train_ds, settings)
     val = None
     if m["val"].any():
-        val = (scaler.transform(gather(data, m["val"])), keras.utils.to_categorical(y[m["val"]], n_classes).astype(np.float32))
+        val = (scaler.transform(gather(data, m["val"], norm)), keras.utils.to_categorical(y[m["val"]], n_classes).astype(np.float32))
 
     model = models.build(settings.model, fs.n_frames, fs.n_coeffs, n_classes, settings.learning_rate, settings.label_smoothing)
     monitor = "val_loss" if val is not None else "loss"
@@ -198,7 +229,7 @@ def fit(
     temperature = 1.0
     if val is not None:  # calibration is fitted on the validation speakers, never on the test speakers
         temperature = ev.fit_temperature(np.asarray(model.predict(val[0], batch_size=256, verbose=0)), y[m["val"]])
-    x_test = gather(data, m["test"])
+    x_test = gather(data, m["test"], norm)
     raw = np.asarray(model.predict(scaler.transform(x_test), batch_size=256, verbose=0))
     proba = ev.apply_temperature(raw, temperature)
     y_test = y[m["test"]]
@@ -224,14 +255,14 @@ def fit(
     return result
 
 
-def _stream_dataset(data: Data, mask: np.ndarray, y: np.ndarray, scaler: Scaler, n_classes: int, settings: TrainSettings):  # type: ignore[no-untyped-def]
+def _stream_dataset(data: Data, mask: np.ndarray, y: np.ndarray, scaler: Scaler, n_classes: int, settings: TrainSettings, norm: Norm | None = None):  # type: ignore[no-untyped-def]
     """tf.data over Parquet batches: memory stays flat however large the training set."""
     import tensorflow as tf
 
     fs = data.features
 
     def gen() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for x, idx in iter_rows(data, mask, batch_rows=max(settings.batch_size * 16, 1024)):
+        for x, idx in iter_rows(data, mask, batch_rows=max(settings.batch_size * 16, 1024), norm=norm):
             yield scaler.transform(x), np.eye(n_classes, dtype=np.float32)[y[idx]]
 
     sig = (
@@ -345,6 +376,11 @@ def train(
     """Train on shards as Dask tasks. ``holdout``/``seed-random`` save a model dir to ``out``; ``cv`` writes
     per-fold and mean ± sd figures (cv.json, report.md) to ``out``."""
     say = echo or (lambda _m: None)
+    if settings.speaker_norm and protocol != "cv":
+        raise ConfigError(
+            "speaker normalisation needs unlabelled audio of every speaker to be scored, which `score` does not have; "
+            "it is available as an evaluation protocol only (--protocol cv)"
+        )
     dirs = [os.path.abspath(d) for d in feature_dirs]  # workers may run in another directory
     data = load_meta(dirs)
     plan = make_splits(data, protocol, fold, settings, folds)
