@@ -239,3 +239,28 @@ def test_cli_reports_errors_in_one_line(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["evaluate", str(tmp_path / "no-model"), str(tmp_path)])
     assert r.exit_code == 2
     assert "error:" in r.output and "model.keras" in r.output
+
+
+def test_speaker_norm_standardises_each_speaker_with_its_own_recordings(features: Path) -> None:
+    from ser_batch.train import gather, speaker_norm
+
+    data = load_meta([str(features)])
+    norm = speaker_norm(data)
+    original = (data.meta["augmentation"] == "none").to_numpy()
+    x = gather(data, original, norm)
+    spk = data.meta.loc[original, "speaker"].to_numpy()
+    for s in np.unique(spk):
+        per_coeff = x[spk == s].reshape(-1, x.shape[-1])
+        np.testing.assert_allclose(per_coeff.mean(axis=0), 0.0, atol=1e-3)
+        std = per_coeff.std(axis=0)
+        assert np.all((np.abs(std - 1.0) < 1e-2) | (std < 1e-3))  # constant coefficients stay constant
+    raw = gather(data, original)
+    assert not np.allclose(raw, x)
+
+
+def test_speaker_norm_is_refused_outside_cross_validation(features: Path, tmp_path: Path) -> None:
+    from ser_batch.errors import ConfigError
+    from ser_batch.train import TrainSettings, train
+
+    with pytest.raises(ConfigError, match="evaluation protocol only"):
+        train([features], tmp_path / "m", protocol="holdout", settings=TrainSettings(speaker_norm=True))
