@@ -280,6 +280,7 @@ def write_model_card(path: str | os.PathLike[str], corpora: list[str], extra: st
             f"{metrics['n']} test recordings. UAR {metrics['uar']:.3f}, accuracy {metrics['accuracy']:.3f}, "
             f"macro F1 {metrics['macro_f1']:.3f}, weighted F1 {metrics['weighted_f1']:.3f}"
             + (f", expected calibration error {metrics['ece']:.3f}" if "ece" in metrics else "")
+            + (f" ({metrics['ece_uncalibrated']:.3f} before temperature scaling)" if "ece_uncalibrated" in metrics else "")
             + ".",
             "",
             "| class | recall | precision | F1 | support |",
