@@ -171,7 +171,7 @@ def score(
     segments: Annotated[Optional[Path], typer.Option("--segments", help="Also write one row per window to this .parquet.")] = None,
     model: ModelOpt = None,
     hop: Annotated[float, typer.Option(help="Seconds between window starts (windows are the model's 2.5 s).")] = 1.25,
-    silence_db: Annotated[float, typer.Option(help="Windows whose loud frames stay below this dBFS are silence.")] = -45.0,
+    silence_db: Annotated[float, typer.Option(help="Windows whose loud frames stay below this dBFS are silence.")] = -60.0,
     max_hours: Annotated[float, typer.Option(help="Longer recordings are refused as oversized.")] = 48.0,
     scheduler: Scheduler = None,
     workers: Workers = None,

@@ -52,7 +52,7 @@ class ScoreSettings:
     """How recordings are windowed and judged."""
 
     hop_s: float = 1.25
-    silence_db: float = -45.0
+    silence_db: float = -60.0  # the quietest RAVDESS recording peaks at -56.5 dBFS (95th pct frame RMS)
     chunk_s: float = 600.0  # a longer recording is split into chunks of this length, scored by separate tasks
     task_s: float = 900.0  # audio seconds per task
     max_duration_s: float = 48 * 3600.0  # longer files are refused as oversized

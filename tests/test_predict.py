@@ -104,8 +104,8 @@ def test_predict_refuses_silent_short_and_nan_signals(tiny: Path) -> None:
 
 
 def test_predict_of_a_quiet_but_not_mute_signal_is_refused_as_silent(tiny: Path) -> None:
-    """Above the -80 dBFS peak check but below the -45 dBFS window threshold: no speech window to judge."""
-    y = 10 ** (-60 / 20) * np.sin(2 * np.pi * 200 * np.arange(3 * 16_000) / 16_000)
+    """Above the -80 dBFS peak check but below the -60 dBFS window threshold: no speech window to judge."""
+    y = 10 ** (-70 / 20) * np.sin(2 * np.pi * 200 * np.arange(3 * 16_000) / 16_000)
     with pytest.raises(AudioError, match="silent"):
         predict(y.astype(np.float32), 16_000, model=tiny)
 
