@@ -258,3 +258,28 @@ def extracted(tmp_path_factory: pytest.TempPathFactory, dask_scheduler: str) -> 
     out = tmp_path_factory.mktemp("extract_out") / "features"
     result = extract([root], out, files_per_shard=FILES_PER_SHARD, scheduler=dask_scheduler, progress=False)
     return Extracted(root, good, bad, out, result)
+
+
+def make_tiny_model(path: Path, classes: list[str] | None = None, name: str = "tiny") -> Path:
+    """An untrained 'frames' model directory (seed features) with an identity scaler: fast to build, loads safely."""
+    import keras
+    import numpy as np
+
+    from ser_batch import modeldir, models
+    from ser_batch.features import FeatureSettings
+    from ser_batch.labels import EMOTIONS
+
+    fs = FeatureSettings()
+    keras.utils.set_random_seed(0)
+    classes = list(classes or EMOTIONS)
+    model = models.build("frames", fs.n_frames, fs.n_coeffs, len(classes))
+    config = {
+        "name": name,
+        "classes": classes,
+        "features": fs.to_dict(),
+        "model": {},
+        "protocol": "holdout",
+        "split": {"train_speakers": [], "val_speakers": [], "test_speakers": []},
+    }
+    scaler = modeldir.Scaler(np.zeros(fs.shape, np.float32), np.ones(fs.shape, np.float32))
+    return modeldir.save(path, model, config, scaler)

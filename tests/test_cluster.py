@@ -2,7 +2,7 @@
 separate OS processes on 127.0.0.1, reached by ``scheduler=`` (``--scheduler``) the way a user's cluster is.
 
 ``extract`` and ``score`` on that cluster must write exactly what a local run writes, and ``train`` must finish
-and leave a loadable model directory. The helpers here (``external_cluster``, ``make_tiny_model``,
+and leave a loadable model directory. The helpers here (``external_cluster``,
 ``write_train_corpus``, ``speechy_file``) are reused by test_faults.py and test_hostile.py.
 
 Every process started here is killed (its whole process group) in teardown, also when a test fails.
@@ -26,11 +26,10 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from conftest import bad_files, write_synth
+from conftest import bad_files, make_tiny_model, write_synth
 from ser_batch import shards
 from ser_batch.cluster import WORKER_ENV
 from ser_batch.features import FeatureSettings
-from ser_batch.labels import EMOTIONS
 
 pytestmark = pytest.mark.slow  # 40-65 s on two cores (more with a training run beside it): clusters start, TF loads in workers
 
@@ -125,26 +124,7 @@ def external_cluster(tmp: Path, n_workers: int = 2, nanny: bool = True, timeout:
             _kill_group(p, signal.SIGKILL)
 
 
-# ---------------------------------------------------------------- inputs and a model
-
-
-def make_tiny_model(path: Path) -> Path:
-    """An untrained 'frames' model directory over the 8 emotions with an identity scaler."""
-    import keras
-
-    from ser_batch import modeldir, models
-
-    keras.utils.set_random_seed(0)
-    m = models.build("frames", FS.n_frames, FS.n_coeffs, len(EMOTIONS))
-    config = {
-        "name": "tiny",
-        "classes": list(EMOTIONS),
-        "features": FS.to_dict(),
-        "model": {},
-        "protocol": "holdout",
-        "split": {"train_speakers": [], "val_speakers": [], "test_speakers": []},
-    }
-    return modeldir.save(path, m, config, modeldir.Scaler(np.zeros(FS.shape, np.float32), np.ones(FS.shape, np.float32)))
+# ---------------------------------------------------------------- inputs
 
 
 # Fold 1 of the EmoBox RAVDESS folds tests actors 1, 11, 20, 21; the others train (2) or validate (2).

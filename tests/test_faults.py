@@ -28,12 +28,11 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-from conftest import SYNTH_EMOTIONS, write_synth
+from conftest import SYNTH_EMOTIONS, make_tiny_model, write_synth
 from test_cluster import (
     ExternalCluster,
     assert_same_extract,
     external_cluster,
-    make_tiny_model,
     no_temporaries,
     speechy,
 )

@@ -26,7 +26,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from test_cluster import make_tiny_model, no_temporaries
+from conftest import make_tiny_model
+from test_cluster import no_temporaries
 from ser_batch import modeldir, shards
 from ser_batch.errors import ModelDirError
 

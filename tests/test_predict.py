@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import REPO
+from conftest import REPO, make_tiny_model
 from typer.testing import CliRunner
 
 from ser_batch.errors import AudioError
@@ -24,22 +24,7 @@ SHIPPED = REPO / "models" / "ser-default"
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained 'frames' model over all 8 emotions with an identity scaler."""
-    import keras
-
-    from ser_batch import modeldir, models
-
-    keras.utils.set_random_seed(1)
-    model = models.build("frames", FS.n_frames, FS.n_coeffs, len(EMOTIONS))
-    config = {
-        "name": "tiny-predict",
-        "classes": list(EMOTIONS),
-        "features": FS.to_dict(),
-        "model": {},
-        "protocol": "holdout",
-        "split": {"train_speakers": [], "val_speakers": [], "test_speakers": []},
-    }
-    scaler = modeldir.Scaler(np.zeros(FS.shape, np.float32), np.ones(FS.shape, np.float32))
-    return modeldir.save(tmp_path_factory.mktemp("predict_model") / "tiny", model, config, scaler)
+    return make_tiny_model(tmp_path_factory.mktemp("predict_model") / "tiny", name="tiny-predict")
 
 
 def voice(sr: int, seconds: float, seed: int = 0) -> np.ndarray:

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
-from conftest import REPO, tone
+from conftest import REPO, make_tiny_model, tone
 from typer.testing import CliRunner
 
 from ser_batch import score as S
@@ -50,30 +50,9 @@ SHIPPED = REPO / "models" / "ser-default"
 # ---------------------------------------------------------------- fixtures
 
 
-def make_tiny_model(path: Path, classes: list[str] | None = None) -> Path:
-    """An untrained 'frames' model directory with an identity scaler."""
-    import keras
-
-    from ser_batch import modeldir, models
-
-    keras.utils.set_random_seed(0)
-    classes = list(classes or EMOTIONS)
-    model = models.build("frames", FS.n_frames, FS.n_coeffs, len(classes))
-    config = {
-        "name": "tiny-test",
-        "classes": classes,
-        "features": FS.to_dict(),
-        "model": {},
-        "protocol": "holdout",
-        "split": {"train_speakers": [], "val_speakers": [], "test_speakers": []},
-    }
-    scaler = modeldir.Scaler(np.zeros(FS.shape, np.float32), np.ones(FS.shape, np.float32))
-    return modeldir.save(path, model, config, scaler)
-
-
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("score_model") / "tiny")
+    return make_tiny_model(tmp_path_factory.mktemp("score_model") / "tiny", name="tiny-test")
 
 
 @pytest.fixture(scope="module")
