@@ -24,12 +24,10 @@ same shape: memory depends on the model's size, not on its weights being trained
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,13 +50,11 @@ def _rss_kb() -> int:
 
 def run_on_fresh_cluster(workers: int, job, warmup=None):  # type: ignore[no-untyped-def]
     """(seconds, {worker: (rss before MiB, peak MiB)}, job result) of ``job(address)`` on a new LocalCluster."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    from ser_batch.cluster import WORKER_ENV
+    from ser_batch.cluster import local_cluster
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR, env=WORKER_ENV)
+    cluster = local_cluster(workers)
     try:
         with Client(cluster) as client:
             if warmup is not None:

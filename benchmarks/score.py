@@ -17,7 +17,6 @@ and chunking should keep it flat however long the recording.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import random
 import resource
@@ -25,7 +24,6 @@ import shutil
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -71,13 +69,11 @@ def peak_rss_mib(client) -> dict[str, float]:  # type: ignore[no-untyped-def]
 
 
 def make_cluster(workers: int):  # type: ignore[no-untyped-def]
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    from ser_batch.cluster import WORKER_ENV
+    from ser_batch.cluster import local_cluster
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR, env=WORKER_ENV)
+    cluster = local_cluster(workers)
     return cluster, Client(cluster)
 
 

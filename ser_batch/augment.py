@@ -6,15 +6,19 @@ them out of validation and test.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import librosa
 import numpy as np
+import soxr
 
 from ser_batch.errors import ConfigError
 
 KINDS: tuple[str, ...] = ("noise", "pitch", "stretch")
+VERSION = 2
+"""Bumped whenever the copies change: 2 = float32 noise, one shared STFT and a vectorised vocoder (1: librosa.effects)."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,7 @@ class AugmentSettings:
 
     kinds: tuple[str, ...] = KINDS
     seed: int = 0
+    version: int = VERSION
     noise_max: float = 0.035  # noise amplitude ~ U(0, noise_max) x peak, as in the seed
     pitch_steps: float = 0.7  # semitones
     stretch_rate: float = 0.8  # < 1 slows down
@@ -43,6 +48,7 @@ class AugmentSettings:
     def from_dict(cls, data: dict[str, object]) -> AugmentSettings:
         d = dict(data)
         d["kinds"] = tuple(d.get("kinds", KINDS))  # type: ignore[arg-type]
+        d.setdefault("version", 1)  # written before versions were recorded
         return cls(**d)  # type: ignore[arg-type]
 
 
@@ -52,26 +58,102 @@ def rng_for(seed: int, recording_id: str, kind: str) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
+N_FFT = 2048
+HOP = 512
+"""STFT of the phase vocoder behind pitch shift and time stretch (librosa's defaults)."""
+
+
 def augment(
     y: np.ndarray, sr: int, kind: str, settings: AugmentSettings, recording_id: str
 ) -> tuple[np.ndarray, float]:
     """One augmented copy of ``y`` (same length) and its parameter (noise amplitude, semitones, or rate)."""
+    if kind not in KINDS:
+        raise ConfigError(f"unknown augmentation {kind!r}; known: {', '.join(KINDS)}")
+    _, out, param = copies(y, sr, replace(settings, kinds=(kind,)), recording_id)[0]
+    return out, param
+
+
+def copies(
+    y: np.ndarray, sr: int, settings: AugmentSettings, recording_id: str
+) -> list[tuple[str, np.ndarray, float]]:
+    """Every copy ``settings.kinds`` asks for, in that order, as (kind, samples of ``y``'s length, parameter).
+
+    Pitch shift and time stretch are librosa's algorithms (phase vocoder, then soxr resampling for pitch) run
+    from one shared STFT of ``y``, with the vocoder vectorised over frames instead of looped.
+    """
     n = y.size
-    if kind == "noise":
-        rng = rng_for(settings.seed, recording_id, kind)
-        amp = float(settings.noise_max * rng.uniform() * np.max(np.abs(y)))
-        return (y + amp * rng.standard_normal(n)).astype(np.float32), amp
-    if kind == "pitch":
-        out = librosa.effects.pitch_shift(y, sr=sr, n_steps=settings.pitch_steps)
-        return _fit(out, n), settings.pitch_steps
-    if kind == "stretch":
-        rate = settings.stretch_rate
-        # Stretch only the input that lands inside the window (plus a margin for the STFT edge): the same
-        # samples as stretch-then-crop up to edge effects past the crop, for a fraction of the work.
-        need = min(n, int(np.ceil(n * rate)) + 2048)
-        out = librosa.effects.time_stretch(y[:need], rate=rate)
-        return _fit(out, n), rate
-    raise ConfigError(f"unknown augmentation {kind!r}; known: {', '.join(KINDS)}")
+    spec = librosa.stft(y, n_fft=N_FFT, hop_length=HOP) if {"pitch", "stretch"} & set(settings.kinds) else None
+    out = []
+    for kind in settings.kinds:
+        if kind == "noise":
+            rng = rng_for(settings.seed, recording_id, kind)
+            amp = float(settings.noise_max * rng.uniform() * np.max(np.abs(y)))
+            out.append((kind, y + np.float32(amp) * rng.standard_normal(n, dtype=np.float32), amp))
+        elif kind == "pitch":
+            rate = 2.0 ** (-settings.pitch_steps / 12)
+            slow = _stretch(spec, rate, int(round(n / rate)))
+            shifted = soxr.resample(slow, sr / rate, sr, quality="HQ")
+            out.append((kind, _fit(shifted, n), settings.pitch_steps))
+        else:
+            # Stretch only the frames whose input lands inside the window (plus a margin for the STFT edge): the
+            # same samples as stretch-then-crop up to edge effects past the crop, for a fraction of the work.
+            rate = settings.stretch_rate
+            need = min(n, int(np.ceil(n * rate)) + N_FFT)
+            frames = spec[:, : 1 + need // HOP]
+            out.append((kind, _stretch(frames, rate, n), rate))
+    return out
+
+
+def phase_vocoder(spec: np.ndarray, rate: float) -> np.ndarray:
+    """librosa.phase_vocoder for a (bins, frames) STFT, vectorised over output frames (same maths, in float32)."""
+    steps = np.arange(0, spec.shape[-1], rate, dtype=np.float64)
+    padded = np.pad(spec, [(0, 0), (0, 2)]).T  # frames first: cumulative sums run down contiguous rows
+    mag, ang = np.abs(padded), np.angle(padded)
+    i = steps.astype(np.int64)
+    alpha = (steps - i).astype(np.float32)[:, None]
+    out_mag = (1.0 - alpha) * mag[i] + alpha * mag[i + 1]
+    advance = (HOP * 2.0 * np.pi / N_FFT * np.arange(spec.shape[0])).astype(np.float32)
+    dphase = ang[i + 1] - ang[i] - advance
+    dphase -= np.float32(2.0 * np.pi) * np.round(dphase / np.float32(2.0 * np.pi))
+    step = advance + dphase
+    phase = np.empty_like(dphase)
+    phase[0] = ang[0]
+    for t in range(1, len(phase)):  # a row loop: ~10x faster than np.cumsum(axis=0) here, and the same sums
+        np.add(phase[t - 1], step[t - 1], out=phase[t])
+    out = np.empty(phase.shape, np.complex64)
+    out.real = out_mag * np.cos(phase)
+    out.imag = out_mag * np.sin(phase)
+    return np.ascontiguousarray(out.T)
+
+
+def _stretch(spec: np.ndarray, rate: float, length: int) -> np.ndarray:
+    """Time-stretch an STFT by ``rate`` (< 1 slows down) and invert it to ``length`` samples."""
+    return istft(phase_vocoder(spec, rate), length)
+
+
+def istft(spec: np.ndarray, length: int) -> np.ndarray:
+    """librosa.istft (Hann window, centred, hop N_FFT / 4) for a (bins, frames) STFT, as ``length`` float32 samples.
+
+    The same overlap-add and window-square normalisation, as four vectorised slices instead of a per-frame loop
+    and without recomputing the window sum on every call: 3x faster, equal to ~1e-8.
+    """
+    window = _window()
+    frames = np.fft.irfft(spec.T, n=N_FFT, axis=-1) * window  # (frames, N_FFT)
+    n_frames = frames.shape[0]
+    size = HOP * (n_frames + N_FFT // HOP - 1)
+    y, norm = np.zeros(size, np.float32), np.zeros(size, np.float32)
+    for k in range(N_FFT // HOP):
+        part = slice(k * HOP, (k + 1) * HOP)
+        y[k * HOP : (k + n_frames) * HOP] += frames[:, part].reshape(-1)
+        norm[k * HOP : (k + n_frames) * HOP] += np.tile(window[part] ** 2, n_frames)
+    nonzero = norm > np.finfo(np.float32).tiny
+    y[nonzero] /= norm[nonzero]
+    return _fit(y[N_FFT // 2 :], length)
+
+
+@functools.cache
+def _window() -> np.ndarray:
+    return librosa.filters.get_window("hann", N_FFT, fftbins=True).astype(np.float32)
 
 
 def _fit(y: np.ndarray, n: int) -> np.ndarray:

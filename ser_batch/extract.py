@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ser_batch import audio, corpora, features, shards
-from ser_batch.augment import AugmentSettings, augment
+from ser_batch.augment import AugmentSettings, copies
 from ser_batch.cluster import RETRIES, dask_client, follow
 from ser_batch.errors import ConfigError, SerBatchError
 from ser_batch.features import FeatureSettings
@@ -112,12 +112,9 @@ def extract_file(
     """Rows and features (original first, then each augmentation) of one file; raises AudioError when unusable."""
     fs = feature_settings
     win = audio.read_window(task.path, fs.sample_rate, fs.offset_s, fs.duration_s, min_samples=fs.frame_length)
-    signals = [win.samples]
-    kinds: list[tuple[str, float | None]] = [("none", None)]
-    for kind in augment_settings.kinds if augment_settings else ():
-        y, param = augment(win.samples, fs.sample_rate, kind, augment_settings, task.recording_id)  # type: ignore[arg-type]
-        signals.append(y)
-        kinds.append((kind, param))
+    made = copies(win.samples, fs.sample_rate, augment_settings, task.recording_id) if augment_settings else []
+    signals = [win.samples, *(y for _, y, _ in made)]
+    kinds: list[tuple[str, float | None]] = [("none", None), *((k, p) for k, _, p in made)]
     feats = features.compute(np.stack(signals), fs.sample_rate, fs)
     base = {
         "recording_id": task.recording_id,

@@ -13,6 +13,7 @@ Feature sets (``PRESETS`` holds each one's default settings)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
@@ -115,7 +116,7 @@ def compute(y: np.ndarray, sr: int, settings: FeatureSettings) -> np.ndarray:
     if settings.name == "logmel":
         return _logmel(y, sr, settings)
     frame, hop = settings.frame_length, settings.hop_length
-    zcr = librosa.feature.zero_crossing_rate(y, frame_length=frame, hop_length=hop)
+    zcr = _zero_crossing_rate(y, frame, hop)
     rms = librosa.feature.rms(y=y, frame_length=frame, hop_length=hop)
     mfcc = librosa.feature.mfcc(S=_log_mel(y, sr, frame, hop, 128), n_mfcc=settings.n_mfcc)
     out = np.concatenate([zcr, rms, mfcc], axis=-2)  # (..., coeffs, frames)
@@ -125,12 +126,35 @@ def compute(y: np.ndarray, sr: int, settings: FeatureSettings) -> np.ndarray:
 def _log_mel(y: np.ndarray, sr: int, n_fft: int, hop: int, n_mels: int, fmax: float | None = None) -> np.ndarray:
     """Log-mel power in dB (..., n_mels, frames), clipped 80 dB below each window's own maximum.
 
+    Exactly librosa.feature.melspectrogram, with its filter bank built once per process instead of per call.
     librosa.power_to_db's top_db clips at the maximum of the whole input; clipping per window keeps a window's
     features independent of the loudest window stacked beside it.
     """
-    mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels, fmax=fmax, power=2.0)
+    power = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop)) ** 2
+    mel = np.einsum("...ft,mf->...mt", power, _mel_basis(sr, n_fft, n_mels, fmax), optimize=True)
     db = 10.0 * np.log10(np.maximum(mel, 1e-10))
     return np.maximum(db, db.max(axis=(-2, -1), keepdims=True) - 80.0)
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_basis(sr: int, n_fft: int, n_mels: int, fmax: float | None) -> np.ndarray:
+    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmax=fmax)
+
+
+def _zero_crossing_rate(y: np.ndarray, frame: int, hop: int) -> np.ndarray:
+    """Exactly librosa.feature.zero_crossing_rate (centred, edge-padded, |y| <= 1e-10 counts as zero), (..., 1, frames).
+
+    Counts sign changes once over the signal and sums them per frame with a cumulative sum, instead of framing
+    the signal (each sample is in frame / hop frames) and comparing within every frame.
+    """
+    pad = [(0, 0)] * (y.ndim - 1) + [(frame // 2, frame // 2)]
+    padded = np.pad(y, pad, mode="edge")
+    sign = np.signbit(np.where(np.abs(padded) <= 1e-10, 0, padded))
+    changed = np.cumsum(sign[..., 1:] != sign[..., :-1], axis=-1, dtype=np.int32)  # int32: 10x faster than bool's
+    changes = np.concatenate([np.zeros((*y.shape[:-1], 1), np.int32), changed], axis=-1)
+    starts = np.arange(1 + (padded.shape[-1] - frame) // hop) * hop
+    count = changes[..., starts + frame - 1] - changes[..., starts]
+    return (count / frame)[..., None, :]
 
 
 def _logmel(y: np.ndarray, sr: int, settings: FeatureSettings) -> np.ndarray:

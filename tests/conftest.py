@@ -5,7 +5,6 @@ Nothing here needs network or the real corpora; ``shared_data`` skips when ../sh
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,18 +214,9 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def dask_scheduler() -> str:
     """Address of one single-worker LocalCluster shared by every test that runs an extract."""
-    from distributed import LocalCluster
+    from ser_batch.cluster import local_cluster
 
-    from ser_batch.cluster import WORKER_ENV
-
-    cluster = LocalCluster(
-        n_workers=1,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",  # any free port: 8787 may be taken
-        silence_logs=logging.ERROR,
-        env=WORKER_ENV,
-    )
+    cluster = local_cluster(1)
     try:
         yield cluster.scheduler_address
     finally:

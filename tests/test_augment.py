@@ -113,6 +113,43 @@ def test_stretch_faster_than_one_pads_the_end_with_zeros() -> None:
     assert np.max(np.abs(out[: int(0.9 * SR)])) > 0.1
 
 
+@pytest.mark.parametrize("rate", [0.8, 2 ** (-0.7 / 12), 1.25])
+def test_vectorised_vocoder_and_istft_equal_librosas(rate: float) -> None:
+    import librosa
+
+    from ser_batch.augment import istft, phase_vocoder
+
+    spec = librosa.stft(speechlike(2.5), n_fft=2048, hop_length=512)
+    ours, theirs = phase_vocoder(spec, rate), librosa.phase_vocoder(spec, rate=rate, hop_length=512, n_fft=2048)
+    assert ours.shape == theirs.shape and ours.dtype == np.complex64
+    np.testing.assert_allclose(np.abs(ours), np.abs(theirs), rtol=1e-5, atol=1e-5)
+    # phases: librosa sums them in float32 one frame at a time as we do, but rounds its increments differently
+    np.testing.assert_allclose(ours, theirs, rtol=1e-2, atol=1e-4 * np.abs(theirs).max())
+    length = int(round(spec.shape[1] * 512 / rate)) - 2048
+    np.testing.assert_allclose(istft(ours, length), librosa.istft(ours, hop_length=512, n_fft=2048, length=length), atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["pitch", "stretch"])
+def test_copies_equal_librosa_effects(kind: str) -> None:
+    import librosa
+
+    y = speechlike(2.5)
+    out, _ = augment(y, SR, kind, AugmentSettings(), "r")
+    if kind == "pitch":
+        ref = librosa.effects.pitch_shift(y, sr=SR, n_steps=0.7)
+    else:
+        ref = librosa.effects.time_stretch(y, rate=0.8)[: y.size]
+    assert np.linalg.norm(out - ref) < 1e-3 * np.linalg.norm(ref)  # > 60 dB SNR: the same signal
+
+
+def test_settings_from_before_versions_read_as_version_1() -> None:
+    assert AugmentSettings().version == 2
+    old = AugmentSettings().to_dict()
+    del old["version"]
+    assert AugmentSettings.from_dict(old).version == 1
+    assert AugmentSettings.from_dict(old) != AugmentSettings()  # so extract refuses to mix them in one output
+
+
 def test_stretch_window_matches_stretch_then_crop() -> None:
     # augment stretches only the input that lands in the window: check it equals stretching all, then cropping
     import librosa
@@ -139,5 +176,5 @@ def test_settings_round_trip() -> None:
     d = s.to_dict()
     assert d["kinds"] == ["noise", "stretch"]
     assert AugmentSettings.from_dict(d) == s
-    assert AugmentSettings.from_dict({}) == AugmentSettings()
+    assert AugmentSettings.from_dict(AugmentSettings().to_dict()) == AugmentSettings()
     assert AugmentSettings().kinds == ("noise", "pitch", "stretch")

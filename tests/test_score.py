@@ -7,7 +7,6 @@ starts the second (``--workers 1``) and is skipped while models/ser-default is a
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import re
@@ -58,11 +57,9 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def scheduler() -> str:
     """The one single-worker cluster of this module (the worker keeps the model loaded between runs)."""
-    from distributed import LocalCluster
+    from ser_batch.cluster import local_cluster
 
-    from ser_batch.cluster import WORKER_ENV
-
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR, env=WORKER_ENV)
+    cluster = local_cluster(1)
     try:
         yield cluster.scheduler_address
     finally:
