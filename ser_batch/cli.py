@@ -109,6 +109,7 @@ def train(
     specaugment: Annotated[bool, typer.Option(help="Random time and coefficient masks on training batches.")] = False,
     mixup: Annotated[float, typer.Option(help="Mixup Beta(a, a) on training pairs; 0 is off (0.2 is typical).")] = 0.0,
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the training targets (0.1 is typical).")] = 0.0,
+    speaker_norm: Annotated[bool, typer.Option(help="Z-score each speaker's features with that speaker's own recordings (score then needs --speakers).")] = False,
     scheduler: Scheduler = None,
     workers: Workers = None,
     quiet: Quiet = False,
@@ -120,6 +121,7 @@ def train(
     settings = TrainSettings(
         model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, n_val_speakers=val_speakers,
         seed=seed, patience=patience, specaugment=specaugment, mixup=mixup, label_smoothing=label_smoothing,
+        speaker_norm=speaker_norm,
     )  # fmt: skip
     try:
         result = run(feature_dirs, out, protocol=protocol, fold=fold, settings=settings, scheduler=scheduler, workers=workers, echo=_echo(quiet))
@@ -173,6 +175,7 @@ def score(
     hop: Annotated[float, typer.Option(help="Seconds between window starts (windows are the model's 2.5 s).")] = 1.25,
     silence_db: Annotated[float, typer.Option(help="Windows whose loud frames stay below this dBFS are silence.")] = -60.0,
     max_hours: Annotated[float, typer.Option(help="Longer recordings are refused as oversized.")] = 48.0,
+    speakers: Annotated[Optional[str], typer.Option(help="Speaker-normalised models only: who speaks in each recording. 'layout' (default: the speaker a known corpus layout names, else the recording), 'recording' (each its own), or a CSV path,speaker.")] = None,
     scheduler: Scheduler = None,
     workers: Workers = None,
     quiet: Quiet = False,
@@ -184,7 +187,7 @@ def score(
 
     try:
         settings = ScoreSettings(hop_s=hop, silence_db=silence_db, max_duration_s=max_hours * 3600)
-        r = run(inputs, out, model=model, segments=segments, settings=settings, scheduler=scheduler, workers=workers, progress=not quiet, echo=_echo(quiet))
+        r = run(inputs, out, model=model, segments=segments, settings=settings, scheduler=scheduler, workers=workers, speakers=speakers, progress=not quiet, echo=_echo(quiet))
     except SerBatchError as exc:
         _fail(exc)
         return

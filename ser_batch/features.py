@@ -123,6 +123,23 @@ def compute(y: np.ndarray, sr: int, settings: FeatureSettings) -> np.ndarray:
     return np.ascontiguousarray(np.swapaxes(out, -1, -2), dtype=np.float32)
 
 
+def moments(x: np.ndarray) -> np.ndarray:
+    """Frame count, sum and sum of squares per coefficient of features (..., frames, coeffs): (3, coeffs) float64.
+
+    Moments add up across batches, recordings and speakers; ``mean_std`` turns a sum of them into statistics.
+    """
+    flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
+    return np.stack([np.full(x.shape[-1], float(len(flat))), flat.sum(axis=0), (flat**2).sum(axis=0)])
+
+
+def mean_std(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (float32, floored at 1e-4) per coefficient from moments (..., 3, coeffs)."""
+    count = np.maximum(m[..., 0, :], 1.0)
+    mean = m[..., 1, :] / count
+    std = np.sqrt(np.maximum(m[..., 2, :] / count - mean**2, 1e-8))
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
 def _log_mel(y: np.ndarray, sr: int, n_fft: int, hop: int, n_mels: int, fmax: float | None = None) -> np.ndarray:
     """Log-mel power in dB (..., n_mels, frames), clipped 80 dB below each window's own maximum.
 

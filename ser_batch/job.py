@@ -40,6 +40,7 @@ class TrainSpec:
     label_smoothing: float = 0.0
     mixup: float = 0.0
     specaugment: bool = False
+    speaker_norm: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def run_job(
     settings = TrainSettings(
         model=tr.model, epochs=tr.epochs, batch_size=tr.batch_size, learning_rate=tr.learning_rate,
         n_val_speakers=tr.val_speakers, seed=tr.seed, patience=tr.patience, label_smoothing=tr.label_smoothing,
-        mixup=tr.mixup, specaugment=tr.specaugment,
+        mixup=tr.mixup, specaugment=tr.specaugment, speaker_norm=tr.speaker_norm,
     )  # fmt: skip
     return train(
         [ex_out], tr_out, protocol=tr.protocol, fold=tr.fold, settings=settings, scheduler=scheduler, workers=workers,

@@ -87,6 +87,11 @@ class ModelDir:
         return float(self.config.get("temperature", 1.0))
 
     @property
+    def speaker_norm(self) -> bool:
+        """Whether features must be z-scored per speaker (with that speaker's own statistics) before the scaler."""
+        return self.config["model"].get("speaker_norm") is True
+
+    @property
     def name(self) -> str:
         return str(self.config["name"])
 
@@ -228,6 +233,8 @@ def _validate_config(config: dict[str, Any], where: Path) -> None:
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not (number if want is float else number and isinstance(value, int) if want is int else isinstance(value, want)):
             raise ModelDirError(f"{where}: feature setting {f.name!r} has the wrong type ({value!r})")
+    if not isinstance(config["model"].get("speaker_norm", False), bool):
+        raise ModelDirError(f"{where}: model setting speaker_norm must be true or false")
     if not 0.05 <= float(config["temperature"]) <= 20:
         raise ModelDirError(f"{where}: temperature {config['temperature']} is out of range")
 

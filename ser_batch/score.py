@@ -20,6 +20,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -175,28 +176,49 @@ def _load_model_at(path: str, _stamp: int):  # type: ignore[no-untyped-def]
     return modeldir.load(path)
 
 
-def score_windows(md: Any, windows: list[np.ndarray], settings: ScoreSettings) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities (n, classes) and silence flags (n,) for a list of windows at the model's rate."""
-    fs = md.features
-    feats = features.compute(np.stack(windows), fs.sample_rate, fs)
-    return md.predict_proba(feats), silent(feats, fs.coefficients, settings.silence_db)
+Norm = tuple[np.ndarray, np.ndarray]
+"""A speaker's mean and standard deviation per feature coefficient, for models trained with speaker_norm."""
 
 
-def score_stream(md: Any, blocks: Iterable[np.ndarray], settings: ScoreSettings, first_start_s: float = 0.0, last_start_s: float = math.inf) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(starts, proba, silent) per batch of windows from a stream of blocks."""
+def window_features(md: Any, blocks: Iterable[np.ndarray], settings: ScoreSettings, first_start_s: float = 0.0, last_start_s: float = math.inf) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(starts, features, silent) per batch of windows of the model's length from a stream of blocks."""
     fs = md.features
     starts: list[float] = []
     wins: list[np.ndarray] = []
+
+    def batch() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        feats = features.compute(np.stack(wins), fs.sample_rate, fs)
+        return np.array(starts), feats, silent(feats, fs.coefficients, settings.silence_db)
+
     for start, w in iter_windows(blocks, fs.sample_rate, fs.duration_s, settings.hop_s, first_start_s, last_start_s):
         if not np.isfinite(w).all():
             raise AudioError("contains NaN or Inf samples; re-export it as PCM")
         starts.append(start)
         wins.append(w)
         if len(wins) == settings.batch_windows:
-            yield (np.array(starts), *score_windows(md, wins, settings))
+            yield batch()
             starts, wins = [], []
     if wins:
-        yield (np.array(starts), *score_windows(md, wins, settings))
+        yield batch()
+
+
+def score_stream(md: Any, blocks: Iterable[np.ndarray], settings: ScoreSettings, first_start_s: float = 0.0, last_start_s: float = math.inf, norm: Norm | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(starts, proba, silent) per batch of windows; features standardised with the speaker's ``norm`` if given."""
+    for starts, feats, sil in window_features(md, blocks, settings, first_start_s, last_start_s):
+        if norm is not None:
+            feats = (feats - norm[0]) / norm[1]
+        elif md.speaker_norm:
+            raise ConfigError(f"model {md.path} was trained on speaker-normalised features and needs its speaker's statistics")
+        yield starts, md.predict_proba(feats), sil
+
+
+def speech_moments(md: Any, blocks: Iterable[np.ndarray], settings: ScoreSettings) -> np.ndarray:
+    """Moments (``features.moments``) of the frames of a recording's speech windows: its part of its speaker's norm."""
+    total = np.zeros((3, md.features.n_coeffs))
+    for _starts, feats, sil in window_features(md, blocks, settings):
+        if (~sil).any():
+            total += features.moments(feats[~sil])
+    return total
 
 
 @dataclass(frozen=True)
@@ -217,7 +239,8 @@ def predict(signal: np.ndarray, sr: int, model: str | os.PathLike[str] | None = 
     audio.check_signal(y, "signal", md.features.frame_length)
     part = Partial()
     last = _last_start(y.size / md.features.sample_rate, md.features.duration_s, settings)
-    for _starts, proba, sil in score_stream(md, [y], settings, last_start_s=last):
+    norm = features.mean_std(speech_moments(md, [y], settings)) if md.speaker_norm else None
+    for _starts, proba, sil in score_stream(md, [y], settings, last_start_s=last, norm=norm):
         part.add(proba, sil)
     return _prediction(part, md.classes)
 
@@ -229,7 +252,8 @@ def predict_file(path: str | os.PathLike[str], model: str | os.PathLike[str] | N
     _check_length(info, str(path), settings)
     part = Partial()
     last = _last_start(info.duration_s, md.features.duration_s, settings)
-    for _starts, proba, sil in score_stream(md, audio.stream(path, md.features.sample_rate), settings, last_start_s=last):
+    norm = features.mean_std(speech_moments(md, audio.stream(path, md.features.sample_rate), settings)) if md.speaker_norm else None
+    for _starts, proba, sil in score_stream(md, audio.stream(path, md.features.sample_rate), settings, last_start_s=last, norm=norm):
         part.add(proba, sil)
     return _prediction(part, md.classes)
 
@@ -286,7 +310,7 @@ def plan_pieces(path: str, duration_s: float, window_s: float, settings: ScoreSe
     ]
 
 
-def score_task(pieces: list[Piece], model: str, settings: ScoreSettings, parts_dir: str, name: str, segments: bool) -> dict[str, float]:
+def score_task(pieces: list[Piece], model: str, settings: ScoreSettings, parts_dir: str, name: str, segments: bool, norms: dict[str, Norm] | None = None) -> dict[str, float]:
     """The Dask task: score its pieces, write one part (and its segments) atomically."""
     md = _load_model(model)
     fs = md.features
@@ -297,7 +321,8 @@ def score_task(pieces: list[Piece], model: str, settings: ScoreSettings, parts_d
         try:
             stop_s = pc.last_start_s + fs.duration_s
             blocks = audio.stream(pc.path, fs.sample_rate, block_s=60.0, start_s=pc.first_start_s, stop_s=stop_s)
-            for starts, proba, sil in score_stream(md, blocks, settings, pc.first_start_s, pc.last_start_s):
+            norm = norms.get(pc.path) if norms is not None else None
+            for starts, proba, sil in score_stream(md, blocks, settings, pc.first_start_s, pc.last_start_s, norm):
                 part.add(proba, sil)
                 if segments:
                     seg_rows.append(_segment_table(text(pc.path), starts, np.minimum(starts + fs.duration_s, pc.duration_s), proba, sil, md.classes))
@@ -333,6 +358,72 @@ def _segment_table(path: str, starts: np.ndarray, ends: np.ndarray, proba: np.nd
     return pa.table(cols)
 
 
+def moments_task(paths: list[str], model: str, settings: ScoreSettings) -> dict[str, np.ndarray]:
+    """The Dask task of the first pass for speaker-normalised models: each recording's speech moments.
+
+    A recording that cannot be read is left out here; the scoring pass reports it.
+    """
+    md = _load_model(model)
+    out = {}
+    for p in paths:
+        try:
+            out[p] = speech_moments(md, audio.stream(p, md.features.sample_rate), settings)
+        except Exception:  # noqa: BLE001 - the scoring pass turns the same failure into the file's error row
+            continue
+    return out
+
+
+def speakers_of(files: Sequence[str], speakers: str) -> dict[str, str]:
+    """Speaker of each file, for speaker normalisation.
+
+    ``speakers``: "recording" (each recording is its own speaker), "layout" (the speaker a known corpus layout
+    names, e.g. RAVDESS's actor; the recording itself where none does), or a CSV file with columns
+    ``path,speaker`` (paths relative to the CSV's folder or absolute; unlisted files are their own speaker).
+    """
+    from ser_batch import corpora
+    from ser_batch.errors import CorpusError
+
+    own = {f: f"recording:{f}" for f in files}
+    if speakers == "recording":
+        return own
+    if speakers == "layout":
+        for f in files:
+            try:
+                spk = corpora.parse(Path(f)).speaker
+            except CorpusError:
+                continue
+            if spk:
+                own[f] = spk
+        return own
+    table = Path(speakers)
+    try:
+        df = pd.read_csv(table, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--speakers {speakers}: not 'layout', 'recording' or a readable CSV path,speaker ({exc})") from exc
+    if not {"path", "speaker"} <= set(df.columns):
+        raise ConfigError(f"--speakers {table}: needs the columns path,speaker; it has {', '.join(df.columns)}")
+    for p, spk in zip(df["path"], df["speaker"]):
+        f = os.path.abspath(os.path.join(table.parent, p))
+        if f in own and spk:
+            own[f] = f"{table.name}:{spk}"
+    return own
+
+
+def speaker_norms(client: Any, files: Sequence[str], speaker: dict[str, str], model: str, settings: ScoreSettings, progress: bool) -> dict[str, Norm]:
+    """First pass: every recording's speech moments on the cluster, summed per speaker -> each file's norm."""
+    chunks = [list(files[i : i + 32]) for i in range(0, len(files), 32)]
+    futures = [client.submit(moments_task, c, model, settings, pure=False, retries=RETRIES) for c in chunks]
+    per_file: dict[str, np.ndarray] = {}
+    for _fut, res, err in follow(futures, len(files), {f.key: len(c) for f, c in zip(futures, chunks)}, "files (speaker statistics)", progress):
+        if err is None:
+            per_file.update(res)
+    totals: dict[str, np.ndarray] = {}
+    for f, m in per_file.items():
+        totals[speaker[f]] = totals.get(speaker[f], 0) + m
+    stats = {spk: features.mean_std(m) for spk, m in totals.items()}
+    return {f: stats[speaker[f]] for f in files if speaker[f] in stats}
+
+
 @dataclass(frozen=True)
 class ScoreResult:
     """What a score run did."""
@@ -355,10 +446,16 @@ def score(
     settings: ScoreSettings = ScoreSettings(),
     scheduler: str | None = None,
     workers: int | None = None,
+    speakers: str | None = None,
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
 ) -> ScoreResult:
-    """Score every recording under ``inputs`` into ``out`` (.parquet or .csv) and optionally per-window ``segments``."""
+    """Score every recording under ``inputs`` into ``out`` (.parquet or .csv) and optionally per-window ``segments``.
+
+    A model trained with speaker normalisation first gathers each speaker's feature statistics over their speech
+    windows (a pass over all recordings), then scores with them; ``speakers`` says who is who (``speakers_of``,
+    default "layout").
+    """
     from ser_batch import corpora, modeldir
 
     t0 = time.perf_counter()
@@ -369,6 +466,9 @@ def score(
     model_dir = Path(model) if model else default_model()
     config = modeldir.read_config(model_dir)
     fs = features.FeatureSettings.from_dict(config["features"])
+    normalised = config["model"].get("speaker_norm") is True
+    if speakers is not None and not normalised:
+        raise ConfigError(f"--speakers applies to speaker-normalised models; {model_dir} is not one")
     files: list[str] = []
     errors: dict[str, str] = {}
     for root in inputs:
@@ -392,17 +492,30 @@ def score(
         durations[f] = info.duration_s
         pieces.extend(plan_pieces(f, info.duration_s, fs.duration_s, settings))
     tasks = _group(pieces, settings)
-    key = hashlib.sha256(json.dumps([config.get("created"), config["name"], settings.to_dict(), bool(segments)], sort_keys=True).encode()).hexdigest()[:10]
-    parts_dir = out_path.absolute().parent / f".{out_path.name}.parts-{key}"  # absolute: workers have their own cwd
-    names = [f"task-{i:06d}-{hashlib.sha256(repr(t).encode()).hexdigest()[:10]}.parquet" for i, t in enumerate(tasks)]
-    todo = [(t, n) for t, n in zip(tasks, names) if not (parts_dir / n).is_file()]
+    speaker = speakers_of(sorted(durations), speakers or "layout") if normalised else {}
     total_s = sum(durations.values())
-    say(f"{len(files)} recordings ({total_s / 3600:.2f} h of audio) in {len(tasks)} tasks; {len(tasks) - len(todo)} already done; model {model_dir}")
-    try:
-        if todo:
-            with dask_client(scheduler, workers, echo=say) as client:
+    with ExitStack() as stack:
+        client = None
+        norms: dict[str, Norm] | None = None
+        if normalised and durations:
+            client = stack.enter_context(dask_client(scheduler, workers, echo=say))
+            norms = speaker_norms(client, sorted(durations), speaker, str(model_dir), settings, progress)
+            say(f"Speaker statistics of {len(set(speaker.values()))} speakers ({speakers or 'layout'}).")
+        digest = hashlib.sha256(repr(sorted((f, m.tobytes(), s.tobytes()) for f, (m, s) in (norms or {}).items())).encode()).hexdigest()
+        key = hashlib.sha256(json.dumps([config.get("created"), config["name"], settings.to_dict(), bool(segments), digest], sort_keys=True).encode()).hexdigest()[:10]
+        parts_dir = out_path.absolute().parent / f".{out_path.name}.parts-{key}"  # absolute: workers have their own cwd
+        names = [f"task-{i:06d}-{hashlib.sha256(repr(t).encode()).hexdigest()[:10]}.parquet" for i, t in enumerate(tasks)]
+        todo = [(t, n) for t, n in zip(tasks, names) if not (parts_dir / n).is_file()]
+        say(f"{len(files)} recordings ({total_s / 3600:.2f} h of audio) in {len(tasks)} tasks; {len(tasks) - len(todo)} already done; model {model_dir}")
+        try:
+            if todo:
+                client = client or stack.enter_context(dask_client(scheduler, workers, echo=say))
                 futures = [
-                    client.submit(score_task, t, str(model_dir), settings, str(parts_dir), n, bool(segments), key=f"score-{n}", retries=RETRIES, pure=False)
+                    client.submit(
+                        score_task, t, str(model_dir), settings, str(parts_dir), n, bool(segments),
+                        None if norms is None else {p.path: norms[p.path] for p in t if p.path in norms},
+                        key=f"score-{n}", retries=RETRIES, pure=False,
+                    )
                     for t, n in todo
                 ]  # fmt: skip
                 weights = {f.key: sum(p.last_start_s - p.first_start_s + settings.hop_s for p in t) / 3600 for f, (t, _n) in zip(futures, todo)}
@@ -411,10 +524,12 @@ def score(
                     if err is not None:
                         for p in by_key[fut.key]:
                             errors[p.path] = f"{p.path}: its task failed ({type(err).__name__}: {err}); rerun to retry"
-    finally:  # interrupted or not: finished parts stay for the rerun, half-written ones go
-        remove_temporaries(parts_dir)
-        remove_temporaries(parts_dir / "segments")
+        finally:  # interrupted or not: finished parts stay for the rerun, half-written ones go
+            remove_temporaries(parts_dir)
+            remove_temporaries(parts_dir / "segments")
     report = _merge(parts_dir, names, files, durations, errors, config, model_dir)
+    if normalised:
+        report.insert(report.columns.get_loc("model"), "speaker", report["path"].map({str(text(f)): s for f, s in speaker.items()}))
     _write_report(report, out_path)
     if segments:
         _merge_segments(parts_dir, names, Path(segments))

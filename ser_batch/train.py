@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ser_batch import evaluate as ev
-from ser_batch import shards, splits
+from ser_batch import features, shards, splits
 from ser_batch.cluster import RETRIES, dask_client
 from ser_batch.errors import ConfigError
 from ser_batch.features import FeatureSettings
@@ -122,18 +122,12 @@ def speaker_norm(data: Data) -> Norm:
     For a test speaker this uses their unlabelled audio: a transductive protocol, reported as such.
     """
     codes, speakers = pd.factorize(data.meta["speaker"])
-    c = data.features.n_coeffs
-    total = np.zeros((len(speakers), c))
-    sq = np.zeros((len(speakers), c))
-    count = np.zeros(len(speakers))
+    mom = np.zeros((len(speakers), 3, data.features.n_coeffs))
     for x, idx in iter_rows(data, (data.meta["augmentation"] == "none").to_numpy()):
-        s = codes[idx]
-        np.add.at(total, s, x.sum(axis=1))
-        np.add.at(sq, s, (x.astype(np.float64) ** 2).sum(axis=1))
-        np.add.at(count, s, x.shape[1])
-    mean = total / np.maximum(count, 1)[:, None]
-    std = np.sqrt(np.maximum(sq / np.maximum(count, 1)[:, None] - mean**2, 1e-8))
-    return codes, mean.astype(np.float32), std.astype(np.float32)
+        for s in np.unique(codes[idx]):
+            mom[s] += features.moments(x[codes[idx] == s])
+    mean, std = features.mean_std(mom)
+    return codes, mean, std
 
 
 def fit_scaler(data: Data, mask: np.ndarray, norm: Norm | None = None) -> Scaler:
@@ -376,11 +370,6 @@ def train(
     """Train on shards as Dask tasks. ``holdout``/``seed-random`` save a model dir to ``out``; ``cv`` writes
     per-fold and mean ± sd figures (cv.json, report.md) to ``out``."""
     say = echo or (lambda _m: None)
-    if settings.speaker_norm and protocol != "cv":
-        raise ConfigError(
-            "speaker normalisation needs unlabelled audio of every speaker to be scored, which `score` does not have; "
-            "it is available as an evaluation protocol only (--protocol cv)"
-        )
     dirs = [os.path.abspath(d) for d in feature_dirs]  # workers may run in another directory
     data = load_meta(dirs)
     plan = make_splits(data, protocol, fold, settings, folds)

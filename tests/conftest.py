@@ -250,7 +250,7 @@ def extracted(tmp_path_factory: pytest.TempPathFactory, dask_scheduler: str) -> 
     return Extracted(root, good, bad, out, result)
 
 
-def make_tiny_model(path: Path, classes: list[str] | None = None, name: str = "tiny") -> Path:
+def make_tiny_model(path: Path, classes: list[str] | None = None, name: str = "tiny", speaker_norm: bool = False) -> Path:
     """An untrained 'frames' model directory (seed features) with an identity scaler: fast to build, loads safely."""
     import keras
     import numpy as np
@@ -267,7 +267,7 @@ def make_tiny_model(path: Path, classes: list[str] | None = None, name: str = "t
         "name": name,
         "classes": classes,
         "features": fs.to_dict(),
-        "model": {},
+        "model": {"speaker_norm": True} if speaker_norm else {},
         "protocol": "holdout",
         "split": {"train_speakers": [], "val_speakers": [], "test_speakers": []},
     }

@@ -654,3 +654,79 @@ def test_cli_score_with_the_shipped_model(tmp_path: Path) -> None:
     assert list(rep.columns) == REPORT_COLUMNS and (rep["status"] == "ok").all()
     assert (rep["model"] == "ser-default").all()
     np.testing.assert_allclose(rep[P_COLS].sum(axis=1), 1.0, atol=1e-4)
+
+
+# ---------------------------------------------------------------- speaker normalisation
+
+
+@pytest.fixture(scope="module")
+def norm_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("norm_model") / "tiny-norm", name="tiny-norm", speaker_norm=True)
+
+
+@pytest.fixture(scope="module")
+def two_actors(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """RAVDESS-named recordings: actor 2 says exactly what actor 1 says, 10 dB quieter."""
+    root = tmp_path_factory.mktemp("two_actors")
+    for i, emotion in enumerate(["01", "05", "03"]):
+        y = speechy(16_000, 4.0 + i, seed=10 + i).astype(np.float32)
+        for actor, gain in ((1, 1.0), (2, 10 ** (-10 / 20))):
+            path = root / f"Actor_{actor:02d}" / f"03-01-{emotion}-01-01-01-{actor:02d}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, gain * y, 16_000, subtype="FLOAT")
+    return root
+
+
+def _by_actor(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.assign(key=[Path(p).name[:-7] for p in df["path"]], actor=[Path(p).parent.name for p in df["path"]])
+    return df.set_index(["actor", "key"])[P_COLS].sort_index()
+
+
+def test_speakers_of_layout_recording_and_csv(two_actors: Path, tmp_path: Path) -> None:
+    files = sorted(str(p) for p in two_actors.rglob("*.wav"))
+    other = str(tmp_path / "call-0001.wav")
+    layout = S.speakers_of([*files, other], "layout")
+    assert {layout[f] for f in files} == {"ravdess:1", "ravdess:2"}
+    assert layout[other] == f"recording:{other}"  # no layout names a speaker: the recording is its own
+    assert S.speakers_of(files, "recording") == {f: f"recording:{f}" for f in files}
+    table = tmp_path / "who.csv"
+    table.write_text("path,speaker\n" + "".join(f"{os.path.relpath(f, tmp_path)},agent-7\n" for f in files[:2]))
+    by_csv = S.speakers_of(files, str(table))
+    assert [by_csv[f] for f in files[:2]] == ["who.csv:agent-7"] * 2
+    assert by_csv[files[2]] == f"recording:{files[2]}"
+    (tmp_path / "bad.csv").write_text("file,who\nx,y\n")
+    with pytest.raises(ConfigError, match="path,speaker"):
+        S.speakers_of(files, str(tmp_path / "bad.csv"))
+    with pytest.raises(ConfigError, match="readable CSV"):
+        S.speakers_of(files, str(tmp_path / "missing.csv"))
+
+
+def test_speaker_normalisation_removes_a_speakers_recording_level(two_actors: Path, norm_model: Path, tiny_model: Path, scheduler: str, tmp_path: Path) -> None:
+    normed = score([two_actors], tmp_path / "n.parquet", model=norm_model, scheduler=scheduler, progress=False)
+    assert normed.ok == 6
+    report = pd.read_parquet(tmp_path / "n.parquet")
+    assert list(report.columns) == [*REPORT_COLUMNS[:-2], "speaker", *REPORT_COLUMNS[-2:]]
+    assert sorted(set(report["speaker"])) == ["ravdess:1", "ravdess:2"]
+    p = _by_actor(report)
+    np.testing.assert_allclose(p.loc["Actor_01"].to_numpy(), p.loc["Actor_02"].to_numpy(), atol=1e-4)
+    # without normalisation the same model weights see the level difference
+    score([two_actors], tmp_path / "raw.parquet", model=tiny_model, scheduler=scheduler, progress=False)
+    raw = _by_actor(pd.read_parquet(tmp_path / "raw.parquet"))
+    assert np.abs(raw.loc["Actor_01"].to_numpy() - raw.loc["Actor_02"].to_numpy()).max() > 1e-3
+    # each recording on its own: still level-free, but other statistics than the speaker's
+    score([two_actors], tmp_path / "r.parquet", model=norm_model, speakers="recording", scheduler=scheduler, progress=False)
+    alone = pd.read_parquet(tmp_path / "r.parquet")
+    assert alone["speaker"].str.startswith("recording:").all()
+    np.testing.assert_allclose(_by_actor(alone).loc["Actor_01"].to_numpy(), _by_actor(alone).loc["Actor_02"].to_numpy(), atol=1e-4)
+    assert np.abs(_by_actor(alone).to_numpy() - p.to_numpy()).max() > 1e-4
+
+
+def test_speakers_option_needs_a_normalised_model(two_actors: Path, tiny_model: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="speaker-normalised"):
+        score([two_actors], tmp_path / "x.parquet", model=tiny_model, speakers="layout", progress=False)
+
+
+def test_predict_with_a_normalised_model_uses_the_recordings_own_statistics(norm_model: Path) -> None:
+    y = speechy(16_000, 5.0, seed=3).astype(np.float32)
+    loud, quiet = S.predict(y, 16_000, model=norm_model), S.predict(0.3 * y, 16_000, model=norm_model)
+    assert loud.probabilities == pytest.approx(quiet.probabilities, abs=1e-4)

@@ -258,9 +258,13 @@ def test_speaker_norm_standardises_each_speaker_with_its_own_recordings(features
     assert not np.allclose(raw, x)
 
 
-def test_speaker_norm_is_refused_outside_cross_validation(features: Path, tmp_path: Path) -> None:
-    from ser_batch.errors import ConfigError
-    from ser_batch.train import TrainSettings, train
+def test_a_speaker_normalised_holdout_model_says_so_and_refuses_raw_features(features: Path, tmp_path: Path) -> None:
+    from ser_batch.score import ScoreSettings, score_stream
+    from ser_batch.train import train
 
-    with pytest.raises(ConfigError, match="evaluation protocol only"):
-        train([features], tmp_path / "m", protocol="holdout", settings=TrainSettings(speaker_norm=True))
+    train([features], tmp_path / "m", protocol="holdout", settings=TrainSettings(epochs=1, speaker_norm=True))
+    md = modeldir.load(tmp_path / "m")
+    assert md.speaker_norm and md.config["model"]["speaker_norm"] is True
+    y = np.random.default_rng(0).standard_normal(md.features.n_samples).astype(np.float32) * 0.1
+    with pytest.raises(ConfigError, match="speaker's statistics"):
+        list(score_stream(md, [y], ScoreSettings()))
