@@ -8,9 +8,9 @@ out of each fold's training actors and choose the epoch, learning rate and calib
 configuration uses it, only ever trains (it has 2 speakers, none of them a RAVDESS actor). Prints accuracy, macro
 F1 and UAR per fold and overall, plus seconds of training.
 
-`-spknorm` configurations are transductive: each speaker's features are standardised with statistics of that
-speaker's own recordings (audio only, never labels), test speakers included. They show what knowing the speaker is
-worth; `score` cannot do it for unknown speakers, so no shipped model uses it.
+`-spknorm` configurations standardise each speaker's features with statistics of that speaker's own recordings
+(audio only, never labels), test speakers included: what `score --speakers` does with a speaker-normalised model
+when it is given several recordings of each speaker.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ FEATURES = {
     "seed-ravdess": (["ravdess-speech"], FeatureSettings.preset("seed")),
     "logmel-ravdess": (["ravdess-speech"], FeatureSettings.preset("logmel")),
     "logmel-ravdess-tess": (["ravdess-speech", "tess"], FeatureSettings.preset("logmel")),
+    "logmel_pitch-ravdess": (["ravdess-speech"], FeatureSettings.preset("logmel_pitch")),
 }
 REGULARISED = {"specaugment": True, "mixup": 0.2, "label_smoothing": 0.1}
 CONFIGS: dict[str, tuple[str, dict[str, object]]] = {
@@ -44,12 +45,13 @@ CONFIGS: dict[str, tuple[str, dict[str, object]]] = {
     "logmel-attn-reg": ("logmel-ravdess", {"model": "attn", **REGULARISED}),
     "logmel-attn-reg-tess": ("logmel-ravdess-tess", {"model": "attn", **REGULARISED}),
     "logmel-cnn2d-reg": ("logmel-ravdess", {"model": "cnn2d", **REGULARISED}),
+    "logmel_pitch-attn-spknorm": ("logmel_pitch-ravdess", {"model": "attn", "label_smoothing": 0.1, "patience": 8, "speaker_norm": True}),
 }
 
 
 def features_dir(name: str) -> str:
     corpora, fs = FEATURES[name]
-    out = REPO / "features" / f"bench-{name}"
+    out = REPO / "features" / f"bench-{name}-aug{AugmentSettings().version}"  # a new augmentation never mixes
     extract([DATA / c for c in corpora], out, feature_settings=fs, augment_settings=AugmentSettings(), progress=False)
     return str(out)
 

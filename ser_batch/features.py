@@ -9,6 +9,9 @@ Feature sets (``PRESETS`` holds each one's default settings)
 - ``logmel`` (v1): log-mel spectrogram (dB, ``n_mels`` bands up to 8 kHz) plus frame energy (dB); 3.0 s from
   0.5 s, frame 512 / hop 256 at 16 kHz -> 188 x 65. ``normalize="utterance"`` subtracts each band's mean over
   the window (cepstral-mean-style normalisation against channel and speaker colouring).
+- ``logmel_pitch`` (v1): ``logmel`` plus two prosody columns: log2 of the fundamental frequency (librosa.yin,
+  60-600 Hz, frame 1024 at 16 kHz) relative to 100 Hz in voiced frames, 0 elsewhere, and the voicing flag (frame
+  energy within 20 dB of the window's loudest frame) -> 188 x 67.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 from ser_batch.audio import WORKING_SR
 from ser_batch.errors import ConfigError
 
-FEATURE_SETS: dict[str, int] = {"seed": 1, "logmel": 1}
+FEATURE_SETS: dict[str, int] = {"seed": 1, "logmel": 1, "logmel_pitch": 1}
 """Known feature set names and their current version; bump the version whenever outputs change."""
 
 
@@ -65,6 +68,8 @@ class FeatureSettings:
     def coefficients(self) -> tuple[str, ...]:
         if self.name == "logmel":
             return ("energy_db", *(f"mel_{i + 1}" for i in range(self.n_mels)))
+        if self.name == "logmel_pitch":
+            return ("energy_db", *(f"mel_{i + 1}" for i in range(self.n_mels)), "log2_f0", "voiced")
         return ("zcr", "rms", *(f"mfcc_{i + 1}" for i in range(self.n_mfcc)))
 
     @property
@@ -101,6 +106,7 @@ class FeatureSettings:
 PRESETS: dict[str, dict[str, object]] = {
     "seed": {},
     "logmel": {"name": "logmel", "offset_s": 0.5, "duration_s": 3.0, "frame_length": 512, "hop_length": 256},
+    "logmel_pitch": {"name": "logmel_pitch", "offset_s": 0.5, "duration_s": 3.0, "frame_length": 512, "hop_length": 256},
 }
 
 
@@ -115,6 +121,8 @@ def compute(y: np.ndarray, sr: int, settings: FeatureSettings) -> np.ndarray:
         return np.zeros((*y.shape[:-1], *settings.shape), np.float32)
     if settings.name == "logmel":
         return _logmel(y, sr, settings)
+    if settings.name == "logmel_pitch":
+        return _with_pitch(_logmel(y, sr, settings), y, sr, settings)
     frame, hop = settings.frame_length, settings.hop_length
     zcr = _zero_crossing_rate(y, frame, hop)
     rms = librosa.feature.rms(y=y, frame_length=frame, hop_length=hop)
@@ -183,3 +191,13 @@ def _logmel(y: np.ndarray, sr: int, settings: FeatureSettings) -> np.ndarray:
     energy = 20.0 * np.log10(np.maximum(rms, 1e-5))
     out = np.concatenate([energy, db], axis=-2)
     return np.ascontiguousarray(np.swapaxes(out, -1, -2), dtype=np.float32)
+
+
+def _with_pitch(base: np.ndarray, y: np.ndarray, sr: int, settings: FeatureSettings) -> np.ndarray:
+    """Append log2(F0 / 100 Hz) in voiced frames (0 elsewhere) and the voicing flag to logmel frames."""
+    hop = settings.hop_length
+    f0 = librosa.yin(y, fmin=60.0, fmax=600.0, sr=sr, frame_length=max(1024, 2 * settings.frame_length), hop_length=hop)
+    energy = base[..., 0]  # (..., frames) dB
+    voiced = energy > energy.max(axis=-1, keepdims=True) - 20.0
+    pitch = np.where(voiced, np.log2(f0 / 100.0), 0.0)
+    return np.concatenate([base, pitch[..., None], voiced[..., None]], axis=-1).astype(np.float32)

@@ -27,8 +27,11 @@ def test_default_settings_are_the_seeds() -> None:
 
 @pytest.mark.parametrize(
     "settings",
-    [FeatureSettings(), FeatureSettings(duration_s=1.0, n_mfcc=13), FeatureSettings(hop_length=256, frame_length=512)],
-)
+    [
+        FeatureSettings(), FeatureSettings(duration_s=1.0, n_mfcc=13), FeatureSettings(hop_length=256, frame_length=512),
+        FeatureSettings.preset("logmel"), FeatureSettings.preset("logmel_pitch"),
+    ],
+)  # fmt: skip
 def test_compute_shape_dtype_and_determinism(settings: FeatureSettings) -> None:
     y = window(settings=settings)
     assert y.size == settings.n_samples
@@ -50,6 +53,22 @@ def test_columns_mean_what_their_names_say() -> None:
     assert np.median(xl[:, rms]) == pytest.approx(10 * np.median(xq[:, rms]), rel=0.01)
     noise = np.random.default_rng(0).standard_normal(s.n_samples).astype(np.float32) * 0.3
     assert np.median(compute(noise, s.sample_rate, s)[:, zcr]) > 5 * np.median(xl[:, zcr])
+
+
+@pytest.mark.parametrize("f0", [110.0, 200.0, 320.0])
+def test_logmel_pitch_finds_the_fundamental_and_voicing(f0: float) -> None:
+    s = FeatureSettings.preset("logmel_pitch")
+    t = np.arange(s.n_samples) / s.sample_rate
+    harmonic = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in (1, 2, 3))
+    y = (0.2 * harmonic * (t >= 1.0)).astype(np.float32)  # 1 s of silence, then a voice-like tone
+    x = compute(y, s.sample_rate, s)
+    assert x.shape == (188, 67) and s.coefficients[-2:] == ("log2_f0", "voiced")
+    frames_t = np.arange(x.shape[0]) * s.hop_length / s.sample_rate
+    voiced = x[:, -1] > 0
+    assert not voiced[frames_t < 0.9].any() and voiced[frames_t > 1.1].all()
+    assert 100 * 2 ** np.median(x[voiced, -2]) == pytest.approx(f0, rel=0.02)
+    assert (x[~voiced, -2] == 0).all()
+    np.testing.assert_allclose(x[:, :65], compute(y, s.sample_rate, FeatureSettings.preset("logmel")), rtol=1e-6)
 
 
 def test_different_signals_give_different_features() -> None:
