@@ -280,6 +280,15 @@ def write_model_card(path: str | os.PathLike[str], corpora: list[str], extra: st
         f"- Temperature (calibration, fitted on validation speakers): {config.get('temperature', 1.0):.3f}.",
         "",
     ]
+    if config["model"].get("speaker_norm") is True:
+        lines += [
+            "**Speaker-normalised.** Features are z-scored with each speaker's own statistics before the model, in "
+            "training and when scoring: `ser-batch score` gathers them per speaker first (`--speakers layout | "
+            "recording | FILE.csv`). Give it several recordings of each speaker; with one short clip the statistics "
+            "are that clip's own and the figures below do not apply. The test speakers' statistics came from their "
+            "own unlabelled recordings, as `score` does.",
+            "",
+        ]
     if metrics:
         lines += [
             "## Figures on unseen speakers",
