@@ -730,3 +730,32 @@ def test_predict_with_a_normalised_model_uses_the_recordings_own_statistics(norm
     y = speechy(16_000, 5.0, seed=3).astype(np.float32)
     loud, quiet = S.predict(y, 16_000, model=norm_model), S.predict(0.3 * y, 16_000, model=norm_model)
     assert loud.probabilities == pytest.approx(quiet.probabilities, abs=1e-4)
+
+
+def test_shipped_speaker_normalised_model_scores_real_actors_by_layout(shared_data: Path, scheduler: str, tmp_path: Path) -> None:
+    model = REPO / "models" / "ser-speaker-norm"
+    if not (model / "config.json").is_file():
+        pytest.skip(f"the shipped model is not there yet ({model})")
+    src = shared_data / "ravdess-speech"
+    folder = tmp_path / "ravdess"
+    for actor in ("Actor_01", "Actor_11"):  # fold 1 test actors: never in this model's training
+        for f in sorted((src / actor).glob("*.flac"))[:12]:
+            (folder / actor).mkdir(parents=True, exist_ok=True)
+            os.symlink(f, folder / actor / f.name)
+    res = score([folder], tmp_path / "r.parquet", model=model, scheduler=scheduler, progress=False)
+    rep = pd.read_parquet(tmp_path / "r.parquet")
+    assert res.ok == 24 and set(rep["speaker"]) == {"ravdess:1", "ravdess:11"}
+    assert (rep["model"] == "ser-speaker-norm").all()
+    np.testing.assert_allclose(rep[P_COLS].sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_cli_score_speakers_option(two_actors: Path, norm_model: Path, tiny_model: Path, scheduler: str, tmp_path: Path) -> None:
+    from ser_batch.cli import app
+
+    out = tmp_path / "r.csv"
+    args = ["score", str(two_actors), "--out", str(out), "--scheduler", scheduler, "-q"]
+    r = CliRunner().invoke(app, [*args, "--model", str(norm_model), "--speakers", "recording"])
+    assert r.exit_code == 0, r.output
+    assert pd.read_csv(out)["speaker"].str.startswith("recording:").all()
+    r = CliRunner().invoke(app, [*args, "--model", str(tiny_model), "--speakers", "layout"])
+    assert r.exit_code != 0 and "speaker-normalised" in r.output
