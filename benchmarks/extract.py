@@ -1,10 +1,10 @@
 """Time `ser-batch extract` (with augmentation) against the seed's plain sequential loop, in one run.
 
-    python benchmarks/extract.py [--corpus ../shared/data/ravdess-speech] [--limit N] [--workers N]
+    python benchmarks/extract.py [--corpus ../shared/data/ravdess-speech] [--limit N] [--workers N] [--repeat 3]
 
 The seed loop: librosa.load at 22.05 kHz (offset 0.6 s, 2.5 s), ZCR + RMS + MFCC (frame 2048, hop 512), and the
-same rows per file as ser-batch (original, noise, pitch shift, time stretch). Prints files/s for each, the ratio,
-and checks both made the same number of rows.
+same rows per file as ser-batch (original, noise, pitch shift, time stretch). Both run --repeat times, alternately;
+prints each run, files/s from the median times and the median ratio, and checks both made the same number of rows.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -51,6 +52,7 @@ def main() -> None:
     ap.add_argument("--corpus", default=str(REPO.parent / "shared" / "data" / "ravdess-speech"))
     ap.add_argument("--limit", type=int, default=0, help="only the first N files (0: all)")
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of both (medians reported)")
     args = ap.parse_args()
 
     from ser_batch import corpora
@@ -65,24 +67,28 @@ def main() -> None:
             dst = src / Path(f).parent.name / Path(f).name
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.symlink(f, dst)
-        t0 = time.perf_counter()
-        result = extract([src], tmp / "out", workers=args.workers, progress=False)
-        t_ours = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        seed_rows = seed_loop(files)
-        t_seed = time.perf_counter() - t0
+        runs = []
+        for i in range(args.repeat):  # alternate, so slow spells of a shared machine hit both alike
+            t0 = time.perf_counter()
+            result = extract([src], tmp / f"out-{i}", workers=args.workers, progress=False)
+            t_ours = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            seed_rows = seed_loop(files)
+            t_seed = time.perf_counter() - t0
+            runs.append((t_seed, t_ours))
+            print(f"run {i + 1}: seed loop {t_seed:6.1f} s, ser-batch {t_ours:6.1f} s, {t_seed / t_ours:.1f}x; same rows: {seed_rows == result.rows}", flush=True)
+            if seed_rows != result.rows:
+                sys.exit(1)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     n = len(files)
-    print(f"files: {n}, cores: {os.cpu_count()}")
+    t_seed, t_ours = (statistics.median(r[k] for r in runs) for k in (0, 1))
+    ratios = [a / b for a, b in runs]
+    print(f"files: {n}, cores: {os.cpu_count()}, runs: {len(runs)} (medians)")
     print(f"seed sequential loop : {seed_rows} rows in {t_seed:6.1f} s = {n / t_seed:6.1f} files/s")
     print(f"ser-batch extract    : {result.rows} rows in {t_ours:6.1f} s = {n / t_ours:6.1f} files/s (Dask start-up included)")
-    print(f"speed-up: {t_seed / t_ours:.1f}x; same rows: {seed_rows == result.rows}")
-    if seed_rows != result.rows:
-        sys.exit(1)
-
+    print(f"speed-up: median {statistics.median(ratios):.1f}x (runs {min(ratios):.1f}x to {max(ratios):.1f}x)")
 
 if __name__ == "__main__":
     main()

@@ -15,6 +15,7 @@ import numpy as np
 import soxr
 
 from ser_batch.errors import ConfigError
+from ser_batch.features import stft
 
 KINDS: tuple[str, ...] = ("noise", "pitch", "stretch")
 VERSION = 2
@@ -82,7 +83,7 @@ def copies(
     from one shared STFT of ``y``, with the vocoder vectorised over frames instead of looped.
     """
     n = y.size
-    spec = librosa.stft(y, n_fft=N_FFT, hop_length=HOP) if {"pitch", "stretch"} & set(settings.kinds) else None
+    spec = stft(y, N_FFT, HOP) if {"pitch", "stretch"} & set(settings.kinds) else None
     out = []
     for kind in settings.kinds:
         if kind == "noise":
@@ -106,13 +107,16 @@ def copies(
 
 def phase_vocoder(spec: np.ndarray, rate: float) -> np.ndarray:
     """librosa.phase_vocoder for a (bins, frames) STFT, vectorised over output frames (same maths, in float32)."""
-    steps = np.arange(0, spec.shape[-1], rate, dtype=np.float64)
-    padded = np.pad(spec, [(0, 0), (0, 2)]).T  # frames first: cumulative sums run down contiguous rows
-    mag, ang = np.abs(padded), np.angle(padded)
+    n_frames, n_bins = spec.shape[1], spec.shape[0]
+    steps = np.arange(0, n_frames, rate, dtype=np.float64)
+    mag = np.zeros((n_frames + 2, n_bins), np.float32)  # frames first, two silent frames past the end
+    ang = np.zeros((n_frames + 2, n_bins), np.float32)
+    np.abs(spec.T, out=mag[:n_frames])
+    np.arctan2(spec.imag.T, spec.real.T, out=ang[:n_frames])
     i = steps.astype(np.int64)
     alpha = (steps - i).astype(np.float32)[:, None]
     out_mag = (1.0 - alpha) * mag[i] + alpha * mag[i + 1]
-    advance = (HOP * 2.0 * np.pi / N_FFT * np.arange(spec.shape[0])).astype(np.float32)
+    advance = (HOP * 2.0 * np.pi / N_FFT * np.arange(n_bins)).astype(np.float32)
     dphase = ang[i + 1] - ang[i] - advance
     dphase -= np.float32(2.0 * np.pi) * np.round(dphase / np.float32(2.0 * np.pi))
     step = advance + dphase
@@ -123,7 +127,7 @@ def phase_vocoder(spec: np.ndarray, rate: float) -> np.ndarray:
     out = np.empty(phase.shape, np.complex64)
     out.real = out_mag * np.cos(phase)
     out.imag = out_mag * np.sin(phase)
-    return np.ascontiguousarray(out.T)
+    return out.T  # (bins, frames) as librosa's; istft reads it frames first, contiguous
 
 
 def _stretch(spec: np.ndarray, rate: float, length: int) -> np.ndarray:

@@ -60,7 +60,7 @@ def extract(
     normalize: Annotated[Optional[str], typer.Option(help="Per-window normalisation: none or utterance (subtract each band's mean).")] = None,
     offset: Annotated[Optional[float], typer.Option(help="Start of the analysis window in seconds (seed: 0.6, logmel*: 0.5).")] = None,
     duration: Annotated[Optional[float], typer.Option(help="Length of the analysis window in seconds (seed: 2.5, logmel*: 3.0).")] = None,
-    files_per_shard: Annotated[int, typer.Option(help="Files per task and shard (x4 rows with augmentation).")] = 128,
+    files_per_shard: Annotated[int, typer.Option(help="Files per task and shard (x4 rows with augmentation).")] = 64,
     scheduler: Scheduler = None,
     workers: Workers = None,
     quiet: Quiet = False,

@@ -28,7 +28,7 @@ from ser_batch.cluster import RETRIES, dask_client, follow
 from ser_batch.errors import ConfigError, SerBatchError
 from ser_batch.features import FeatureSettings
 
-FILES_PER_SHARD = 128
+FILES_PER_SHARD = 64
 
 
 @dataclass(frozen=True)

@@ -147,3 +147,14 @@ def test_a_windows_features_do_not_depend_on_its_batch_neighbours() -> None:
     alone = compute(quiet, s.sample_rate, s)
     np.testing.assert_allclose(compute(np.stack([quiet, loud]), s.sample_rate, s)[0], alone, rtol=1e-5, atol=1e-4)
     assert compute(np.zeros((0, s.n_samples), np.float32), s.sample_rate, s).shape == (0, *s.shape)
+
+
+@pytest.mark.parametrize(("n_fft", "hop"), [(1024, 512), (512, 256), (2048, 512)])
+def test_stft_is_librosas_bit_for_bit(n_fft: int, hop: int) -> None:
+    import librosa
+
+    from ser_batch.features import stft
+
+    stack = np.stack([window(code) for code in ("01", "04", "05")])
+    np.testing.assert_array_equal(stft(stack, n_fft, hop), librosa.stft(stack, n_fft=n_fft, hop_length=hop))
+    np.testing.assert_array_equal(stft(stack[1], n_fft, hop), librosa.stft(stack[1], n_fft=n_fft, hop_length=hop))
