@@ -164,11 +164,19 @@ def _log_mel(y: np.ndarray, sr: int, n_fft: int, hop: int, n_mels: int, fmax: fl
 
 def stft(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     """Bit for bit librosa.stft(y, n_fft=n_fft, hop_length=hop) — Hann window, centred, zero-padded — (..., bins,
-    frames) complex64, at a third less cost: frames are windowed and transformed along their contiguous axis."""
-    padded = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(n_fft // 2, n_fft // 2)])
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[..., ::hop, :]
-    spec = scipy.fft.rfft(frames * _hann(n_fft), axis=-1).astype(np.complex64)  # float64 maths, as librosa's
-    return np.swapaxes(spec, -1, -2)
+    frames) complex64, at a third less cost: frames are windowed and transformed along their contiguous axis, a few
+    MB at a time (as librosa does), so a batch of many windows never needs float64 copies of all of them."""
+    flat = y.reshape(-1, y.shape[-1])
+    padded = np.pad(flat, [(0, 0), (n_fft // 2, n_fft // 2)])
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop, :]  # (rows, frames, n_fft)
+    out = np.empty((len(flat), frames.shape[1], n_fft // 2 + 1), np.complex64)
+    step = max(1, STFT_BLOCK_BYTES // (frames.shape[1] * n_fft * 8))
+    for i in range(0, len(flat), step):  # float64 maths, as librosa's; stored as complex64
+        out[i : i + step] = scipy.fft.rfft(frames[i : i + step] * _hann(n_fft), axis=-1)
+    return np.swapaxes(out, -1, -2).reshape(*y.shape[:-1], n_fft // 2 + 1, frames.shape[1])
+
+
+STFT_BLOCK_BYTES = 8 * 2**20
 
 
 @functools.lru_cache(maxsize=8)
@@ -210,8 +218,13 @@ def _logmel(y: np.ndarray, sr: int, settings: FeatureSettings) -> np.ndarray:
 
 def _with_pitch(base: np.ndarray, y: np.ndarray, sr: int, settings: FeatureSettings) -> np.ndarray:
     """Append log2(F0 / 100 Hz) in voiced frames (0 elsewhere) and the voicing flag to logmel frames."""
-    hop = settings.hop_length
-    f0 = librosa.yin(y, fmin=60.0, fmax=600.0, sr=sr, frame_length=max(1024, 2 * settings.frame_length), hop_length=hop)
+    hop, frame = settings.hop_length, max(1024, 2 * settings.frame_length)
+    flat = y.reshape(-1, y.shape[-1])
+    # a few windows at a time: yin's difference functions cost ~100 KB per frame, 2 GB for a batch of 256 windows
+    f0 = np.concatenate([
+        librosa.yin(flat[i : i + 8], fmin=60.0, fmax=600.0, sr=sr, frame_length=frame, hop_length=hop)
+        for i in range(0, len(flat), 8)
+    ]).reshape(*y.shape[:-1], -1)  # fmt: skip
     energy = base[..., 0]  # (..., frames) dB
     voiced = energy > energy.max(axis=-1, keepdims=True) - 20.0
     pitch = np.where(voiced, np.log2(f0 / 100.0), 0.0)
