@@ -138,26 +138,38 @@ def _stretch(spec: np.ndarray, rate: float, length: int) -> np.ndarray:
 def istft(spec: np.ndarray, length: int) -> np.ndarray:
     """librosa.istft (Hann window, centred, hop N_FFT / 4) for a (bins, frames) STFT, as ``length`` float32 samples.
 
-    The same overlap-add and window-square normalisation, as four vectorised slices instead of a per-frame loop
-    and without recomputing the window sum on every call: 3x faster, equal to ~1e-8.
+    The same overlap-add and window-square normalisation, as four vectorised slices instead of a per-frame loop,
+    with the window sum computed once per frame count: 3x faster, equal to ~1e-8.
     """
     window = _window()
     frames = np.fft.irfft(spec.T, n=N_FFT, axis=-1) * window  # (frames, N_FFT)
     n_frames = frames.shape[0]
     size = HOP * (n_frames + N_FFT // HOP - 1)
-    y, norm = np.zeros(size, np.float32), np.zeros(size, np.float32)
+    y = np.zeros(size, np.float32)
     for k in range(N_FFT // HOP):
-        part = slice(k * HOP, (k + 1) * HOP)
-        y[k * HOP : (k + n_frames) * HOP] += frames[:, part].reshape(-1)
-        norm[k * HOP : (k + n_frames) * HOP] += np.tile(window[part] ** 2, n_frames)
-    nonzero = norm > np.finfo(np.float32).tiny
-    y[nonzero] /= norm[nonzero]
+        y[k * HOP : (k + n_frames) * HOP] += frames[:, k * HOP : (k + 1) * HOP].reshape(-1)
+    nonzero, norm = _window_sum(n_frames)
+    y[nonzero] /= norm
     return _fit(y[N_FFT // 2 :], length)
 
 
 @functools.cache
 def _window() -> np.ndarray:
     return librosa.filters.get_window("hann", N_FFT, fftbins=True).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def _window_sum(n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where the overlapped squared windows of ``n_frames`` frames are non-zero, and their sum there (read-only)."""
+    window = _window()
+    norm = np.zeros(HOP * (n_frames + N_FFT // HOP - 1), np.float32)
+    for k in range(N_FFT // HOP):
+        norm[k * HOP : (k + n_frames) * HOP] += np.tile(window[k * HOP : (k + 1) * HOP] ** 2, n_frames)
+    nonzero = norm > np.finfo(np.float32).tiny
+    out = (nonzero, norm[nonzero])
+    for a in out:
+        a.setflags(write=False)
+    return out
 
 
 def _fit(y: np.ndarray, n: int) -> np.ndarray:
