@@ -8,6 +8,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dask
@@ -21,6 +22,10 @@ WORKER_ENV = {
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
     "TF_CPP_MIN_LOG_LEVEL": "3",
+    # librosa compiles numba gufuncs into its own folder on first import; fresh workers doing that at once can
+    # leave that cache inconsistent, and later librosa.yin calls in the user's own code then segfault (numba
+    # issue #10128). ser-batch calls no numba code itself; its workers keep their compiled copies to themselves.
+    "NUMBA_CACHE_DIR": str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ser-batch" / "numba"),
 }
 
 MALLOC_ENV = {

@@ -9,8 +9,8 @@ Feature sets (``PRESETS`` holds each one's default settings)
 - ``logmel`` (v1): log-mel spectrogram (dB, ``n_mels`` bands up to 8 kHz) plus frame energy (dB); 3.0 s from
   0.5 s, frame 512 / hop 256 at 16 kHz -> 188 x 65. ``normalize="utterance"`` subtracts each band's mean over
   the window (cepstral-mean-style normalisation against channel and speaker colouring).
-- ``logmel_pitch`` (v1): ``logmel`` plus two prosody columns: log2 of the fundamental frequency (librosa.yin,
-  60-600 Hz, frame 1024 at 16 kHz) relative to 100 Hz in voiced frames, 0 elsewhere, and the voicing flag (frame
+- ``logmel_pitch`` (v1): ``logmel`` plus two prosody columns: log2 of the fundamental frequency (YIN as
+  librosa.yin, 60-600 Hz, frame 1024 at 16 kHz) relative to 100 Hz in voiced frames, 0 elsewhere, and the voicing flag (frame
   energy within 20 dB of the window's loudest frame) -> 188 x 67.
 """
 
@@ -220,12 +220,54 @@ def _with_pitch(base: np.ndarray, y: np.ndarray, sr: int, settings: FeatureSetti
     """Append log2(F0 / 100 Hz) in voiced frames (0 elsewhere) and the voicing flag to logmel frames."""
     hop, frame = settings.hop_length, max(1024, 2 * settings.frame_length)
     flat = y.reshape(-1, y.shape[-1])
-    # a few windows at a time: yin's difference functions cost ~100 KB per frame, 2 GB for a batch of 256 windows
+    # a few windows at a time: yin's difference functions cost ~20 KB per frame, 1 GB for a batch of 256 windows
     f0 = np.concatenate([
-        librosa.yin(flat[i : i + 8], fmin=60.0, fmax=600.0, sr=sr, frame_length=frame, hop_length=hop)
+        yin(flat[i : i + 8], sr, fmin=60.0, fmax=600.0, frame_length=frame, hop_length=hop)
         for i in range(0, len(flat), 8)
     ]).reshape(*y.shape[:-1], -1)  # fmt: skip
     energy = base[..., 0]  # (..., frames) dB
     voiced = energy > energy.max(axis=-1, keepdims=True) - 20.0
     pitch = np.where(voiced, np.log2(f0 / 100.0), 0.0)
     return np.concatenate([base, pitch[..., None], voiced[..., None]], axis=-1).astype(np.float32)
+
+
+def yin(y: np.ndarray, sr: int, fmin: float, fmax: float, frame_length: int, hop_length: int) -> np.ndarray:
+    """F0 in Hz per centred, zero-padded frame (..., frames): librosa.yin's algorithm and numbers, in NumPy/SciPy.
+
+    Why not librosa.yin: it calls numba gufuncs cached on disk, and when several fresh processes (Dask workers)
+    compile them at once the cache can be left inconsistent, after which every call segfaults (numba issue
+    #10128). Nothing in ser-batch calls numba-compiled code.
+    """
+    if not 0 < fmin < fmax <= sr / 2:
+        raise ValueError(f"yin needs 0 < fmin < fmax <= sr / 2, got fmin={fmin}, fmax={fmax}, sr={sr}")
+    half = frame_length // 2
+    padded = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(half, half)])
+    frames = np.lib.stride_tricks.sliding_window_view(padded, frame_length, axis=-1)[..., ::hop_length, :]
+    min_period = int(np.floor(sr / fmax))
+    max_period = min(int(np.ceil(sr / fmin)), frame_length - 1)
+    # difference function d(k) = 2 (r(0) - r(k)) - sum_{m<k} y(m)^2, r the autocorrelation (via the FFT)
+    n_fft = scipy.fft.next_fast_len(2 * frame_length - 1, real=True)
+    spec = scipy.fft.rfft(frames, n=n_fft, axis=-1)
+    acf = scipy.fft.irfft(spec.real**2 + spec.imag**2, n=n_fft, axis=-1)[..., : max_period + 1]
+    energy = np.cumsum(np.square(frames[..., :max_period]), axis=-1)
+    energy[..., 0] = 0  # as librosa: it sets d(0) = 0 in the array that holds these sums before reading them
+    diff = 2 * (acf[..., :1] - acf[..., 1:]) - energy  # d(1) .. d(max_period)
+    # cumulative mean normalised difference d'(k) for k in [min_period, max_period]
+    mean = np.cumsum(diff, axis=-1) / np.arange(1, max_period + 1)
+    den = mean[..., min_period - 1 :]
+    cmnd = diff[..., min_period - 1 :] / (den + np.finfo(den.dtype).tiny)  # min_period >= 1 as fmax <= sr / 2
+    # parabolic refinement of each interior lag, 0 where the vertex is more than a lag away
+    left, mid, right = cmnd[..., :-2], cmnd[..., 1:-1], cmnd[..., 2:]
+    a, b = right + left - 2 * mid, (right - left) / 2
+    inner = np.abs(b) < np.abs(a)
+    shift = np.zeros_like(cmnd)
+    shift[..., 1:-1] = np.where(inner, -b / np.where(inner, a, 1), 0)
+    # the first trough below 0.1, else the global minimum
+    trough = np.zeros(cmnd.shape, bool)
+    trough[..., 1:-1] = (mid < left) & (mid <= right)
+    trough[..., 0] = cmnd[..., 0] < cmnd[..., 1]
+    trough[..., -1] = cmnd[..., -1] < cmnd[..., -2]
+    below = trough & (cmnd < 0.1)
+    lag = np.where(below.any(axis=-1), np.argmax(below, axis=-1), np.argmin(cmnd, axis=-1))
+    period = min_period + lag + np.take_along_axis(shift, lag[..., None], axis=-1)[..., 0]
+    return sr / period

@@ -253,6 +253,19 @@ def test_cluster_is_two_separate_worker_processes(cluster: ExternalCluster) -> N
     assert all(w.poll() is None for w in cluster.workers)
 
 
+def test_local_cluster_workers_get_the_worker_environment(dask_scheduler: str) -> None:
+    import librosa
+    from distributed import Client
+
+    from ser_batch.cluster import MALLOC_ENV
+
+    with Client(dask_scheduler, timeout="20s") as c:
+        envs = list(c.run(lambda: dict(os.environ)).values())
+    assert envs and all(env[k] == v for env in envs for k, v in {**WORKER_ENV, **MALLOC_ENV}.items())
+    # workers compile librosa's numba code into a cache of their own, never into librosa's folder (numba #10128)
+    assert not Path(envs[0]["NUMBA_CACHE_DIR"]).is_relative_to(Path(librosa.__file__).parent)
+
+
 def test_extract_on_the_cluster_equals_a_local_run(remote_extract: Path, train_corpus: Path, dask_scheduler: str, tmp_path: Path) -> None:
     from ser_batch.extract import extract
 

@@ -158,3 +158,58 @@ def test_stft_is_librosas_bit_for_bit(n_fft: int, hop: int) -> None:
     stack = np.stack([window(code) for code in ("01", "04", "05")])
     np.testing.assert_array_equal(stft(stack, n_fft, hop), librosa.stft(stack, n_fft=n_fft, hop_length=hop))
     np.testing.assert_array_equal(stft(stack[1], n_fft, hop), librosa.stft(stack[1], n_fft=n_fft, hop_length=hop))
+
+
+def test_yin_is_librosas_bit_for_bit() -> None:
+    import librosa
+
+    from ser_batch.features import yin
+
+    t = np.arange(40_000) / 16_000
+    glide = 0.5 * np.sin(2 * np.pi * (100 + 150 * t) * t)  # 100 Hz rising to 400 Hz
+    noise = 0.1 * np.random.default_rng(0).standard_normal(40_000)
+    stack = np.stack([window(code, actor) for code in ("01", "03", "05") for actor in (1, 2)] + [glide, noise, 0 * t])
+    for y in (stack.astype(np.float32), stack.astype(np.float64), stack[0].astype(np.float32)):
+        ours = yin(y, 16_000, 60.0, 600.0, frame_length=1024, hop_length=256)
+        ref = librosa.yin(y, fmin=60.0, fmax=600.0, sr=16_000, frame_length=1024, hop_length=256)
+        np.testing.assert_array_equal(ours, ref)
+    with pytest.raises(ValueError, match="fmax <= sr / 2"):
+        yin(stack[0], 16_000, 60.0, 9_000.0, frame_length=1024, hop_length=256)
+
+
+def test_features_and_augmentation_call_no_numba_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Dask workers that compile librosa's numba gufuncs at the same moment can leave their on-disk cache
+    # inconsistent, and calling them then segfaults (numba issue #10128): worker code must not call any of them.
+    import importlib
+    import pkgutil
+
+    import librosa
+    from numba.core.registry import CPUDispatcher
+    from numba.np.ufunc.dufunc import DUFunc
+    from numba.np.ufunc.gufunc import GUFunc
+
+    from ser_batch import augment
+    from ser_batch.features import FEATURE_SETS
+
+    def forbidden(name: str):  # type: ignore[no-untyped-def]
+        def call(*args: object, **kwargs: object) -> None:
+            raise AssertionError(f"{name} is numba-compiled code")
+
+        return call
+
+    replaced = 0
+    for info in pkgutil.walk_packages(librosa.__path__, "librosa."):
+        if info.name.rsplit(".", 1)[-1].startswith("_") or info.name == "librosa.display":
+            continue
+        module = importlib.import_module(info.name)
+        for name, obj in list(vars(module).items()):
+            numba_made = isinstance(obj, (CPUDispatcher, GUFunc, DUFunc))
+            if numba_made or (isinstance(obj, np.ufunc) and getattr(np, name, None) is not obj):
+                monkeypatch.setattr(module, name, forbidden(f"{info.name}.{name}"))
+                replaced += 1
+    assert replaced > 10  # the check is live: librosa's yin, zero_crossing_rate, util.localmin... are all covered
+    rng = np.random.default_rng(0)
+    for name in FEATURE_SETS:
+        s = FeatureSettings.preset(name)
+        compute((0.1 * rng.standard_normal((2, s.n_samples))).astype(np.float32), s.sample_rate, s)
+    augment.copies(window("05"), 16_000, augment.AugmentSettings(), "Actor_01/03-01-05-01-01-01-01")
