@@ -1,12 +1,13 @@
 """Accuracy on unseen speakers: the seed baseline and each new configuration over the 6 EmoBox actor folds.
 
-    python benchmarks/accuracy.py [--configs seed-frames,logmel-attn] [--folds 1,2,3,4,5,6] [--epochs 20]
+    python benchmarks/accuracy.py [--configs seed-frames,logmel-attn] [--folds 1,2,3,4,5,6] [--epochs 20] [--members 3]
 
 Extracts what it needs first (resumable, into features/bench-*), then runs speaker-fold cross-validation per
 configuration: test actors of each fold are never heard in training, whatever the corpus; validation actors come
 out of each fold's training actors and choose the epoch, learning rate and calibration temperature. TESS, when a
 configuration uses it, only ever trains (it has 2 speakers, none of them a RAVDESS actor). Prints accuracy, macro
-F1 and UAR per fold and overall, plus seconds of training.
+F1 and UAR per fold and overall, plus seconds of training. ``--members K`` trains K models per fold (other seeds,
+other validation actors) and also reports their ensemble (averaged probabilities).
 
 `-spknorm` configurations standardise each speaker's features with statistics of that speaker's own recordings
 (audio only, never labels), test speakers included: what `score --speakers` does with a speaker-normalised model
@@ -63,13 +64,14 @@ def main() -> None:
     ap.add_argument("--folds", default="1,2,3,4,5,6")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--members", type=int, default=1, help="models per fold; above 1 also reports their ensemble")
     ap.add_argument("--out", type=Path, default=REPO / "out" / "accuracy")
     args = ap.parse_args()
     chosen = {}
     for name in args.configs.split(","):
         feats, kw = CONFIGS[name]
         chosen[name] = ([features_dir(feats)], TrainSettings(epochs=args.epochs, **kw))  # type: ignore[arg-type]
-    run(chosen, [int(f) for f in args.folds.split(",")], args.workers, args.out)
+    run(chosen, [int(f) for f in args.folds.split(",")], args.workers, args.out, args.members)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ folds of RAVDESS (validation actors come out of each fold's training actors; tes
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -17,25 +18,56 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ser_batch.evaluate import summary_table  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ser_batch.evaluate import expected_calibration_error, metrics, summary_table  # noqa: E402
 from ser_batch.train import TrainSettings, train  # noqa: E402
 
 
-def run(configs: dict[str, tuple[list[str], TrainSettings]], folds: list[int] | None, workers: int | None, out: Path | None = None) -> dict[str, dict]:
-    """Cross-validate each named configuration; print its table as soon as it is done."""
+def run(configs: dict[str, tuple[list[str], TrainSettings]], folds: list[int] | None, workers: int | None, out: Path | None = None, members: int = 1) -> dict[str, dict]:
+    """Cross-validate each named configuration; print its table as soon as it is done.
+
+    ``members`` > 1 trains that many models per fold (seeds seed, seed+1, ...: other initialisations and other
+    validation actors) and also reports their ensemble, the average of their test probabilities.
+    """
     results = {}
     root = out or Path(tempfile.mkdtemp(prefix="ser-cv-"))
     for name, (dirs, settings) in configs.items():
-        t0 = time.perf_counter()
-        report = train(dirs, root / name, protocol="cv", settings=settings, workers=workers, folds=folds)
-        wall = time.perf_counter() - t0
-        results[name] = report
-        s = report["summary"]
-        print(f"\n## {name}  ({', '.join(dirs)}; {settings.model}; {wall / 60:.1f} min wall)\n")
-        print(summary_table(report["folds"]))
-        print(f"\nUAR {s['uar']['mean']:.3f} ± {s['uar']['sd']:.3f}, accuracy {s['accuracy']['mean']:.3f}, "
-              f"macro F1 {s['macro_f1']['mean']:.3f}, ECE {s['ece']['mean']:.3f}", flush=True)
+        reports = []
+        for i in range(members):
+            member = dataclasses.replace(settings, seed=settings.seed + i)
+            label = name if members == 1 else f"{name} (seed {member.seed})"
+            t0 = time.perf_counter()
+            reports.append(train(dirs, root / name / f"seed-{member.seed}" if members > 1 else root / name, protocol="cv", settings=member, workers=workers, folds=folds))
+            _print(label, dirs, settings.model, time.perf_counter() - t0, reports[-1]["folds"])
+        if members > 1:
+            _print(f"{name}, ensemble of {members}", dirs, settings.model, None, ensemble([r["folds"] for r in reports]))
+        results[name] = reports
     return results
+
+
+def ensemble(member_folds: list[list[dict]]) -> list[dict]:
+    """Per fold, the metrics of the members' averaged test probabilities (members share each fold's test rows)."""
+    rows = []
+    for folds in zip(*member_folds, strict=True):
+        preds = [f["test_predictions"] for f in folds]
+        y = np.asarray(preds[0]["y"])
+        assert all(p["y"] == preds[0]["y"] for p in preds), "members disagree on the test rows"
+        proba = np.mean([np.asarray(p["proba"]) for p in preds], axis=0)
+        m = metrics(y, proba.argmax(axis=1), folds[0]["classes"])
+        m.update(fold=folds[0]["fold"], test_speakers=folds[0]["test_speakers"], seconds_per_epoch=sum(f["seconds_per_epoch"] for f in folds))
+        m["ece"] = expected_calibration_error(proba, y)
+        rows.append(m)
+    return rows
+
+
+def _print(name: str, dirs: list[str], model: str, wall: float | None, rows: list[dict]) -> None:
+    took = f"; {wall / 60:.1f} min wall" if wall is not None else ""
+    print(f"\n## {name}  ({', '.join(dirs)}; {model}{took})\n")
+    print(summary_table(rows))
+    mean = {k: np.mean([r[k] for r in rows]) for k in ("uar", "accuracy", "macro_f1", "ece")}
+    print(f"\nUAR {mean['uar']:.3f} ± {np.std([r['uar'] for r in rows]):.3f}, accuracy {mean['accuracy']:.3f}, "
+          f"macro F1 {mean['macro_f1']:.3f}, ECE {mean['ece']:.3f}", flush=True)
 
 
 def main() -> None:

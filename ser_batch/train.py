@@ -141,6 +141,10 @@ def fit_scaler(data: Data, mask: np.ndarray, norm: Norm | None = None) -> Scaler
     return Scaler(sc.mean_.reshape(data.features.shape).astype(np.float32), scale.reshape(data.features.shape).astype(np.float32))
 
 
+IN_MEMORY_ONLY = ("history", "test_predictions")
+"""Parts of ``fit``'s result that are not written into metrics.json or cv.json (history goes to its own file)."""
+
+
 def fit(
     feature_dirs: Sequence[str],
     split: splits.Split,
@@ -231,6 +235,7 @@ def fit(
     result["ece"] = ev.expected_calibration_error(proba, y_test)
     result["ece_uncalibrated"] = ev.expected_calibration_error(raw, y_test)
     result["temperature"] = temperature
+    result["test_predictions"] = {"y": y_test.tolist(), "proba": proba.tolist()}  # lets a benchmark average models
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items() if k != "learning_rate"}
     epochs = len(history.get("loss", []))
     result.update(
@@ -321,7 +326,7 @@ def _save(out: Path, model: Any, scaler: Scaler, data: Data, split: splits.Split
         "temperature": result["temperature"],
     }
     modeldir.save(out, model, config, scaler)
-    metrics = {k: v for k, v in result.items() if k != "history"}
+    metrics = {k: v for k, v in result.items() if k not in IN_MEMORY_ONLY}
     ev.plot_curves(result["history"], out / "curves.png")
     ev.write_report(out, metrics, f"{config['name']}: {settings.model} model, test speakers", protocol_note)
     write_json_atomic(result["history"], out / "history.json")
@@ -393,8 +398,9 @@ def train(
 
 
 def _write_cv(out: Path, results: list[dict[str, Any]], settings: TrainSettings, data: Data) -> dict[str, Any]:
+    """Write cv.json, report.md and the pooled confusion; return the report with each fold's full in-memory result."""
     out.mkdir(parents=True, exist_ok=True)
-    rows = [{k: v for k, v in r.items() if k != "history"} for r in results]
+    rows = [{k: v for k, v in r.items() if k not in IN_MEMORY_ONLY} for r in results]
     summary = {
         k: {"mean": float(np.mean([r[k] for r in rows])), "sd": float(np.std([r[k] for r in rows]))}
         for k in ("accuracy", "macro_f1", "uar", "weighted_f1", "ece", "seconds_per_epoch")
@@ -415,7 +421,7 @@ def _write_cv(out: Path, results: list[dict[str, Any]], settings: TrainSettings,
         f"# Cross-validation: {settings.model} model\n\n{report['protocol']}.\n\n{ev.summary_table(rows)}\n\n"
         "![pooled confusion matrix](confusion.png)\n"
     )
-    return report
+    return {**report, "folds": results}
 
 
 def _digest(obj: Any) -> str:

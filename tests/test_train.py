@@ -112,7 +112,7 @@ def test_model_dir_records_what_made_it(holdout, split: splits.Split) -> None:  
     assert "speaker-independent" in config["protocol_note"]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["accuracy"] == pytest.approx(result["accuracy"])
-    assert "history" not in metrics
+    assert "history" not in metrics and "test_predictions" not in metrics
     report = (out / "report.md").read_text()
     assert "speaker-independent" in report and "ravdess:11" in report
 
@@ -128,6 +128,9 @@ def test_loaded_model_reproduces_reported_metrics(holdout, features: Path, split
     assert m["accuracy"] == pytest.approx(result["accuracy"], abs=1e-9)
     assert m["confusion"] == result["confusion"]
     assert ev.expected_calibration_error(proba, y) == pytest.approx(result["ece"], abs=1e-4)
+    # the in-memory predictions (for ensembles in benchmarks/accuracy.py) are these rows' calibrated probabilities
+    assert result["test_predictions"]["y"] == y.tolist()
+    np.testing.assert_allclose(result["test_predictions"]["proba"], proba, atol=1e-5)
 
 
 def test_scaler_is_fitted_on_training_rows_only(holdout, features: Path, split: splits.Split) -> None:  # type: ignore[no-untyped-def]
