@@ -37,6 +37,7 @@ FEATURES = {
     "logmel-ravdess": (["ravdess-speech"], FeatureSettings.preset("logmel")),
     "logmel-ravdess-tess": (["ravdess-speech", "tess"], FeatureSettings.preset("logmel")),
     "logmel_pitch-ravdess": (["ravdess-speech"], FeatureSettings.preset("logmel_pitch")),
+    "logmel_pitch-tess": (["tess"], FeatureSettings.preset("logmel_pitch")),
 }
 REGULARISED = {"specaugment": True, "mixup": 0.2, "label_smoothing": 0.1}
 CONFIGS: dict[str, tuple[str, dict[str, object]]] = {
@@ -48,7 +49,9 @@ CONFIGS: dict[str, tuple[str, dict[str, object]]] = {
     "logmel-cnn2d-reg": ("logmel-ravdess", {"model": "cnn2d", **REGULARISED}),
     "logmel_pitch-attn": ("logmel_pitch-ravdess", {"model": "attn", "label_smoothing": 0.1, "patience": 8}),
     "logmel_pitch-attn-spknorm": ("logmel_pitch-ravdess", {"model": "attn", "label_smoothing": 0.1, "patience": 8, "speaker_norm": True}),
+    "logmel_pitch-attn-spknorm-tess": ("logmel_pitch-ravdess+logmel_pitch-tess", {"model": "attn", "label_smoothing": 0.1, "patience": 8, "speaker_norm": True}),
 }
+"""Configuration -> (feature folders, joined by +; training settings)."""
 
 
 def features_dir(name: str) -> str:
@@ -70,7 +73,7 @@ def main() -> None:
     chosen = {}
     for name in args.configs.split(","):
         feats, kw = CONFIGS[name]
-        chosen[name] = ([features_dir(feats)], TrainSettings(epochs=args.epochs, **kw))  # type: ignore[arg-type]
+        chosen[name] = ([features_dir(f) for f in feats.split("+")], TrainSettings(epochs=args.epochs, **kw))  # type: ignore[arg-type]
     run(chosen, [int(f) for f in args.folds.split(",")], args.workers, args.out, args.members)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import tempfile
 import time
@@ -21,28 +22,38 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from ser_batch.evaluate import expected_calibration_error, metrics, summary_table  # noqa: E402
+from ser_batch.shards import write_json_atomic  # noqa: E402
 from ser_batch.train import TrainSettings, train  # noqa: E402
 
 
-def run(configs: dict[str, tuple[list[str], TrainSettings]], folds: list[int] | None, workers: int | None, out: Path | None = None, members: int = 1) -> dict[str, dict]:
+def run(configs: dict[str, tuple[list[str], TrainSettings]], folds: list[int] | None, workers: int | None, out: Path | None = None, members: int = 1) -> dict[str, list]:
     """Cross-validate each named configuration; print its table as soon as it is done.
 
     ``members`` > 1 trains that many models per fold (seeds seed, seed+1, ...: other initialisations and other
-    validation actors) and also reports their ensemble, the average of their test probabilities.
+    validation actors) and also reports the ensemble of the first 3, 4, ... of them (averaged test probabilities).
+    Each member's fold results go to ``out/NAME[/seed-S]/folds.json``; a rerun with the same settings reuses them.
     """
     results = {}
     root = out or Path(tempfile.mkdtemp(prefix="ser-cv-"))
     for name, (dirs, settings) in configs.items():
-        reports = []
+        member_folds = []
         for i in range(members):
             member = dataclasses.replace(settings, seed=settings.seed + i)
-            label = name if members == 1 else f"{name} (seed {member.seed})"
-            t0 = time.perf_counter()
-            reports.append(train(dirs, root / name / f"seed-{member.seed}" if members > 1 else root / name, protocol="cv", settings=member, workers=workers, folds=folds))
-            _print(label, dirs, settings.model, time.perf_counter() - t0, reports[-1]["folds"])
-        if members > 1:
-            _print(f"{name}, ensemble of {members}", dirs, settings.model, None, ensemble([r["folds"] for r in reports]))
-        results[name] = reports
+            where = root / name / f"seed-{member.seed}" if members > 1 else root / name
+            done = where / "folds.json"
+            key = {"dirs": dirs, "settings": member.to_dict(), "folds": folds}
+            saved = json.loads(done.read_text()) if done.is_file() else {}
+            wall = None  # reused
+            if saved.get("key") != key:
+                t0 = time.perf_counter()
+                saved = {"key": key, "folds": train(dirs, where, protocol="cv", settings=member, workers=workers, folds=folds)["folds"]}
+                write_json_atomic(saved, done)
+                wall = time.perf_counter() - t0
+            member_folds.append(saved["folds"])
+            _print(name if members == 1 else f"{name} (seed {member.seed})", dirs, settings.model, wall, saved["folds"])
+            if i >= 2:
+                _print(f"{name}, ensemble of {i + 1}", dirs, settings.model, None, ensemble(member_folds))
+        results[name] = member_folds
     return results
 
 
