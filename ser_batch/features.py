@@ -9,9 +9,9 @@ Feature sets (``PRESETS`` holds each one's default settings)
 - ``logmel`` (v1): log-mel spectrogram (dB, ``n_mels`` bands up to 8 kHz) plus frame energy (dB); 3.0 s from
   0.5 s, frame 512 / hop 256 at 16 kHz -> 188 x 65. ``normalize="utterance"`` subtracts each band's mean over
   the window (cepstral-mean-style normalisation against channel and speaker colouring).
-- ``logmel_pitch`` (v1): ``logmel`` plus two prosody columns: log2 of the fundamental frequency (YIN as
-  librosa.yin, 60-600 Hz, frame 1024 at 16 kHz) relative to 100 Hz in voiced frames, 0 elsewhere, and the voicing flag (frame
-  energy within 20 dB of the window's loudest frame) -> 188 x 67.
+- ``logmel_pitch`` (v1): ``logmel`` plus two prosody columns: log2 of the fundamental frequency (``yin``, bit for
+  bit librosa.yin; 60-600 Hz, frame 1024 at 16 kHz) relative to 100 Hz in voiced frames, 0 elsewhere, and the
+  voicing flag (frame energy within 20 dB of the window's loudest frame) -> 188 x 67.
 """
 
 from __future__ import annotations
