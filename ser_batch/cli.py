@@ -60,13 +60,14 @@ def extract(
     normalize: Annotated[Optional[str], typer.Option(help="Per-window normalisation: none or utterance (subtract each band's mean).")] = None,
     offset: Annotated[Optional[float], typer.Option(help="Start of the analysis window in seconds (seed: 0.6, logmel*: 0.5).")] = None,
     duration: Annotated[Optional[float], typer.Option(help="Length of the analysis window in seconds (seed: 2.5, logmel*: 3.0).")] = None,
-    files_per_shard: Annotated[int, typer.Option(help="Files per task and shard (x4 rows with augmentation).")] = 64,
+    files_per_shard: Annotated[Optional[int], typer.Option(help="Files per task and shard (x4 rows with augmentation); default 64.")] = None,
     scheduler: Scheduler = None,
     workers: Workers = None,
     quiet: Quiet = False,
 ) -> None:
     """Find audio, parse labels and speakers from the corpus layout, and write feature shards (Parquet) in parallel."""
     from ser_batch.augment import AugmentSettings
+    from ser_batch.extract import FILES_PER_SHARD
     from ser_batch.extract import extract as run
     from ser_batch.features import FeatureSettings
 
@@ -75,7 +76,8 @@ def extract(
         result = run(
             corpus_dirs, out, corpus=corpus, feature_settings=fs,
             augment_settings=AugmentSettings(seed=seed) if augment else None,
-            files_per_shard=files_per_shard, scheduler=scheduler, workers=workers,
+            files_per_shard=FILES_PER_SHARD if files_per_shard is None else files_per_shard,
+            scheduler=scheduler, workers=workers,
             progress=not quiet, echo=_echo(quiet),
         )  # fmt: skip
     except SerBatchError as exc:
