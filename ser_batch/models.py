@@ -5,6 +5,8 @@
 - ``attn``: a compact 1-D CNN over time (residual-free, 4 blocks of 128-256 channels) whose frames are pooled by
   learned attention plus mean and max pooling, so the verdict weighs the emotional stretches of a window.
 - ``cnn2d``: a small 2-D CNN over the (time x coefficient) plane, pooled over frequency, then attention over time.
+- ``pool``: for frames that are already rich embeddings (``whisper_base``): one shared dense projection per frame,
+  then attention, mean and max pooling over time and a small classifier.
 
 Only built-in layers are used, so saved models load in Keras safe mode without custom objects.
 """
@@ -15,14 +17,14 @@ from collections.abc import Callable
 
 from ser_batch.errors import ConfigError
 
-MODELS = ("frames", "seed", "attn", "cnn2d")
+MODELS = ("frames", "seed", "attn", "cnn2d", "pool")
 
 
 def build(name: str, n_frames: int, n_coeffs: int, n_classes: int, learning_rate: float = 1e-3, label_smoothing: float = 0.0):  # type: ignore[no-untyped-def]
     """Build and compile the named model."""
     import keras
 
-    builders: dict[str, Callable[[int, int, int], keras.Model]] = {"seed": _seed, "frames": _frames, "attn": _attn, "cnn2d": _cnn2d}
+    builders: dict[str, Callable[[int, int, int], keras.Model]] = {"seed": _seed, "frames": _frames, "attn": _attn, "cnn2d": _cnn2d, "pool": _pool}
     if name not in builders:
         raise ConfigError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
     model = builders[name](n_frames, n_coeffs, n_classes)
@@ -126,3 +128,14 @@ def _cnn2d(n_frames: int, n_coeffs: int, n_classes: int):  # type: ignore[no-unt
     x = layers.Reshape((x.shape[1], x.shape[2] * x.shape[3]))(x)  # (time, freq x channels)
     x = _conv_bn(x, 192, 1, layers.Conv1D)
     return keras.Model(inp, _classifier(_attention_pool(x), n_classes), name="cnn2d")
+
+
+def _pool(n_frames: int, n_coeffs: int, n_classes: int):  # type: ignore[no-untyped-def]
+    import keras
+    from keras import layers
+
+    inp = keras.Input((n_frames, n_coeffs), name="features")
+    x = layers.Dropout(0.2)(inp)
+    x = layers.Dense(256, activation="relu")(x)
+    x = layers.Dropout(0.2)(x)
+    return keras.Model(inp, _classifier(_attention_pool(x), n_classes), name="pool")

@@ -29,7 +29,7 @@ def test_default_settings_are_the_seeds() -> None:
     "settings",
     [
         FeatureSettings(), FeatureSettings(duration_s=1.0, n_mfcc=13), FeatureSettings(hop_length=256, frame_length=512),
-        FeatureSettings.preset("logmel"), FeatureSettings.preset("logmel_pitch"),
+        FeatureSettings.preset("logmel"), FeatureSettings.preset("logmel_pitch"), FeatureSettings.preset("whisper_base"),
     ],
 )  # fmt: skip
 def test_compute_shape_dtype_and_determinism(settings: FeatureSettings) -> None:

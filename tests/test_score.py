@@ -304,7 +304,7 @@ def test_settings_refuse_non_positive_lengths() -> None:
 # ---------------------------------------------------------------- silence
 
 
-@pytest.mark.parametrize("preset", ["seed", "logmel", "logmel-utterance"])
+@pytest.mark.parametrize("preset", ["seed", "logmel", "logmel-utterance", "whisper_base"])
 def test_silent_flags_zeros_and_low_noise_not_speech_level(preset: str) -> None:
     """Every feature set carries frame energy that ``silent`` reads (rms, or energy_db for logmel)."""
     from ser_batch import features
