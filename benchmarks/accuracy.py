@@ -54,6 +54,7 @@ CONFIGS: dict[str, tuple[str, dict[str, object]]] = {
     "logmel_pitch-attn-spknorm-tess": ("logmel_pitch-ravdess+logmel_pitch-tess", {"model": "attn", "label_smoothing": 0.1, "patience": 8, "speaker_norm": True}),
     "whisper_base-pool": ("whisper_base-ravdess", {"model": "pool", "label_smoothing": 0.1, "patience": 8}),
     "whisper_base-pool-tess": ("whisper_base-ravdess+whisper_base-tess", {"model": "pool", "label_smoothing": 0.1, "patience": 8}),
+    "whisper_base-pool-reg": ("whisper_base-ravdess", {"model": "pool", **REGULARISED, "time_mask": 4, "coeff_mask": 32}),
     "whisper_base-pool-spknorm": ("whisper_base-ravdess", {"model": "pool", "label_smoothing": 0.1, "patience": 8, "speaker_norm": True}),
 }
 """Configuration -> (feature folders, joined by +; training settings)."""

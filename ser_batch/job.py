@@ -49,6 +49,7 @@ class JobSpec:
     version: str
     extract: ExtractSpec
     train: TrainSpec
+    card: str = ""  # Markdown added to the model card (e.g. the cross-validation table that chose the configuration)
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
@@ -74,8 +75,12 @@ def load_spec(path: str | os.PathLike[str]) -> JobSpec:
             raise ConfigError(f"{p} lacks [{key}]")
     ex = dict(data["extract"])
     ex["corpora"] = tuple(ex.get("corpora", ()))
+    unknown = set(data) - {"name", "version", "extract", "train", "card"}
+    if unknown:
+        raise ConfigError(f"{p}: unknown keys {sorted(unknown)}; known: card, extract, name, train, version")
     return JobSpec(
-        str(data["name"]), str(data["version"]), _build(ExtractSpec, ex, f"{p} [extract]"), _build(TrainSpec, dict(data["train"]), f"{p} [train]")
+        str(data["name"]), str(data["version"]), _build(ExtractSpec, ex, f"{p} [extract]"), _build(TrainSpec, dict(data["train"]), f"{p} [train]"),
+        str(data.get("card", "")),
     )
 
 
@@ -106,5 +111,5 @@ def run_job(
     )  # fmt: skip
     return train(
         [ex_out], tr_out, protocol=tr.protocol, fold=tr.fold, settings=settings, scheduler=scheduler, workers=workers,
-        echo=echo, name=spec.name, model_version=spec.version, job=str(path),
+        echo=echo, name=spec.name, model_version=spec.version, job=str(path), card=spec.card,
     )  # fmt: skip

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ser_batch.encoder import CREDIT as ENCODER_CREDIT
 from ser_batch.errors import ModelDirError
 from ser_batch.features import FeatureSettings
 from ser_batch.labels import EMOTIONS
@@ -267,6 +268,7 @@ def write_model_card(path: str | os.PathLike[str], corpora: list[str], extra: st
         "## Data and credit",
         "",
         *(f"- {CREDITS.get(c, c)}" for c in corpora),
+        *([f"- {ENCODER_CREDIT}"] if fs["name"] == "whisper_base" else []),
         "",
         "The corpora carry non-commercial licences (NC); this model inherits them: **non-commercial use only**.",
         "",

@@ -154,6 +154,7 @@ def fit(
     name: str | None = None,
     model_version: str = "dev",
     job: str | None = None,
+    card: str = "",
 ) -> dict[str, Any]:
     """Train one model on ``split`` and evaluate it on the split's test rows; save a model dir to ``out`` if given.
 
@@ -250,7 +251,7 @@ def fit(
         history=history,
     )
     if out is not None:
-        _save(Path(out), model, scaler, data, split, settings, classes, result, name, model_version, job)
+        _save(Path(out), model, scaler, data, split, settings, classes, result, name, model_version, job, card)
     return result
 
 
@@ -306,7 +307,7 @@ def _regularise(ds, settings: TrainSettings):  # type: ignore[no-untyped-def]
     return ds.prefetch(2)
 
 
-def _save(out: Path, model: Any, scaler: Scaler, data: Data, split: splits.Split, settings: TrainSettings, classes: list[str], result: dict[str, Any], name: str | None, model_version: str, job: str | None) -> None:
+def _save(out: Path, model: Any, scaler: Scaler, data: Data, split: splits.Split, settings: TrainSettings, classes: list[str], result: dict[str, Any], name: str | None, model_version: str, job: str | None, card: str = "") -> None:
     from ser_batch import modeldir
 
     protocol_note = _protocol_note(split)
@@ -330,7 +331,7 @@ def _save(out: Path, model: Any, scaler: Scaler, data: Data, split: splits.Split
     ev.plot_curves(result["history"], out / "curves.png")
     ev.write_report(out, metrics, f"{config['name']}: {settings.model} model, test speakers", protocol_note)
     write_json_atomic(result["history"], out / "history.json")
-    modeldir.write_model_card(out, sorted(data.meta["corpus"].unique()))
+    modeldir.write_model_card(out, sorted(data.meta["corpus"].unique()), extra=card)
 
 
 def _protocol_note(split: splits.Split) -> str:
@@ -371,6 +372,7 @@ def train(
     model_version: str = "dev",
     job: str | None = None,
     folds: Sequence[int] | None = None,
+    card: str = "",
 ) -> dict[str, Any]:
     """Train on shards as Dask tasks. ``holdout``/``seed-random`` save a model dir to ``out``; ``cv`` writes
     per-fold and mean ± sd figures (cv.json, report.md) to ``out``."""
@@ -386,7 +388,7 @@ def train(
     with dask_client(scheduler, n_workers, echo=say) as client:
         futures = [
             client.submit(
-                fit, dirs, sp, settings, None if protocol == "cv" else str(out_dir), threads, name, model_version, job,
+                fit, dirs, sp, settings, None if protocol == "cv" else str(out_dir), threads, name, model_version, job, card,
                 key=f"fit-{protocol}-{sp.fold}-{_digest(sp)}", retries=RETRIES, pure=False,
             )
             for sp in plan

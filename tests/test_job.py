@@ -1,0 +1,46 @@
+"""Tests of ser_batch.job: the shipped job specs match the shipped models they reproduce; bad specs are refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from ser_batch.errors import ConfigError
+from ser_batch.job import load_spec
+
+SPECS = sorted((REPO / "jobs").glob("*.toml"))
+
+
+def test_every_shipped_model_has_its_job_spec() -> None:
+    made = {load_spec(p).train.out for p in SPECS}
+    assert {f"models/{d.name}" for d in (REPO / "models").iterdir() if d.is_dir()} <= made
+
+
+@pytest.mark.parametrize("spec_path", SPECS, ids=[p.stem for p in SPECS])
+def test_shipped_model_is_what_its_spec_says(spec_path: Path) -> None:
+    spec = load_spec(spec_path)
+    model = REPO / spec.train.out
+    if not (model / "config.json").is_file():
+        pytest.skip(f"{model} is not shipped")
+    config = json.loads((model / "config.json").read_text())
+    assert (config["name"], config["model_version"]) == (spec.name, spec.version)
+    assert config["features"]["name"] == spec.extract.features
+    assert config["model"]["model"] == spec.train.model and config["model"]["speaker_norm"] == spec.train.speaker_norm
+    assert config["protocol"] == spec.train.protocol
+    card = (model / "README.md").read_text()
+    assert spec.card.strip() in card  # the figures that chose the configuration travel with the model
+
+
+def test_unknown_keys_are_refused_naming_them(tmp_path: Path) -> None:
+    text = (REPO / "jobs" / "ser-default.toml").read_text()
+    bad = tmp_path / "jobs" / "bad.toml"
+    bad.parent.mkdir()
+    bad.write_text(text + '\nnotes = "x"\n')
+    with pytest.raises(ConfigError, match="notes"):
+        load_spec(bad)
+    bad.write_text(text.replace("epochs = 30", "epochs = 30\nepoch = 3"))
+    with pytest.raises(ConfigError, match="epoch"):
+        load_spec(bad)
