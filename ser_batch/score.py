@@ -411,7 +411,9 @@ def speakers_of(files: Sequence[str], speakers: str) -> dict[str, str]:
 
 def speaker_norms(client: Any, files: Sequence[str], speaker: dict[str, str], model: str, settings: ScoreSettings, progress: bool) -> dict[str, Norm]:
     """First pass: every recording's speech moments on the cluster, summed per speaker -> each file's norm."""
-    chunks = [list(files[i : i + 32]) for i in range(0, len(files), 32)]
+    slots = max(1, sum(client.nthreads().values()))
+    size = max(1, min(32, -(-len(files) // (4 * slots))))  # a few long recordings still spread over the workers
+    chunks = [list(files[i : i + size]) for i in range(0, len(files), size)]
     futures = [client.submit(moments_task, c, model, settings, pure=False, retries=RETRIES) for c in chunks]
     per_file: dict[str, np.ndarray] = {}
     for _fut, res, err in follow(futures, len(files), {f.key: len(c) for f, c in zip(futures, chunks)}, "files (speaker statistics)", progress):
