@@ -40,6 +40,7 @@ FEATURES = {
     "logmel_pitch-tess": (["tess"], FeatureSettings.preset("logmel_pitch")),
     "whisper_base-ravdess": (["ravdess-speech"], FeatureSettings.preset("whisper_base")),
     "whisper_base-tess": (["tess"], FeatureSettings.preset("whisper_base")),
+    "whisper_base-ravdess-shift2": (["ravdess-speech"], FeatureSettings.preset("whisper_base"), 2),
 }
 REGULARISED = {"specaugment": True, "mixup": 0.2, "label_smoothing": 0.1}
 CONFIGS: dict[str, tuple[str, dict[str, object]]] = {
@@ -56,14 +57,17 @@ CONFIGS: dict[str, tuple[str, dict[str, object]]] = {
     "whisper_base-pool-tess": ("whisper_base-ravdess+whisper_base-tess", {"model": "pool", "label_smoothing": 0.1, "patience": 8}),
     "whisper_base-pool-reg": ("whisper_base-ravdess", {"model": "pool", **REGULARISED, "time_mask": 4, "coeff_mask": 32}),
     "whisper_base-pool-spknorm": ("whisper_base-ravdess", {"model": "pool", "label_smoothing": 0.1, "patience": 8, "speaker_norm": True}),
+    "whisper_base-pool-shift": ("whisper_base-ravdess-shift2", {"model": "pool", "label_smoothing": 0.1, "patience": 8}),
+    "whisper_base-pool-shift-spknorm": ("whisper_base-ravdess-shift2", {"model": "pool", "label_smoothing": 0.1, "patience": 8, "speaker_norm": True}),
 }
 """Configuration -> (feature folders, joined by +; training settings)."""
 
 
 def features_dir(name: str) -> str:
-    corpora, fs = FEATURES[name]
+    corpora, fs, *shifts = FEATURES[name]
     out = REPO / "features" / f"bench-{name}-aug{AugmentSettings().version}"  # a new augmentation never mixes
-    extract([DATA / c for c in corpora], out, feature_settings=fs, augment_settings=AugmentSettings(), progress=False)
+    augment = AugmentSettings(shifts=shifts[0] if shifts else 0)
+    extract([DATA / c for c in corpora], out, feature_settings=fs, augment_settings=augment, progress=False)
     return str(out)
 
 

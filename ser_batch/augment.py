@@ -1,4 +1,5 @@
-"""The seed's augmentations (noise, pitch shift, time stretch), deterministic from (seed, recording, kind).
+"""The seed's augmentations (noise, pitch shift, time stretch) and shifted windows, deterministic from (seed,
+recording, kind).
 
 Augmented copies are training material only: every row carries its kind and parameter so that splits can keep
 them out of validation and test.
@@ -32,6 +33,8 @@ class AugmentSettings:
     noise_max: float = 0.035  # noise amplitude ~ U(0, noise_max) x peak, as in the seed
     pitch_steps: float = 0.7  # semitones
     stretch_rate: float = 0.8  # < 1 slows down
+    shifts: int = 0  # extra rows per file: windows at random positions of the recording (see ``shift_offsets``)
+    shift_tail_s: float = 1.25  # how far past the last full window a shifted one may start (score's default hop)
 
     def __post_init__(self) -> None:
         unknown = set(self.kinds) - set(KINDS)
@@ -39,6 +42,8 @@ class AugmentSettings:
             raise ConfigError(f"unknown augmentation kinds {sorted(unknown)}; known: {', '.join(KINDS)}")
         if self.stretch_rate <= 0:
             raise ConfigError("stretch_rate must be > 0")
+        if self.shifts < 0 or self.shift_tail_s < 0:
+            raise ConfigError("shifts and shift_tail_s must be >= 0")
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -57,6 +62,19 @@ def rng_for(seed: int, recording_id: str, kind: str) -> np.random.Generator:
     """A generator that depends only on (seed, recording, kind): reruns and reorderings give the same copies."""
     digest = hashlib.sha256(f"{seed}:{recording_id}:{kind}".encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def shift_offsets(duration_s: float, window_s: float, settings: AugmentSettings, recording_id: str) -> list[float]:
+    """Start times (s) of ``settings.shifts`` windows at random positions of a recording ``duration_s`` long.
+
+    ``score`` slides its windows over whole recordings, so speech sits anywhere in them and the last one may run
+    past the end; a model trained only on windows at the corpus offset learns where speech starts (measured: the
+    Whisper default fell from 0.65 to 0.40 accuracy on unseen actors with windows at 0 s instead of 0.5 s). Starts
+    are uniform up to ``shift_tail_s`` past the last full window, keeping at least 1 s of audio in the window.
+    """
+    top = min(max(0.0, duration_s - window_s) + settings.shift_tail_s, max(0.0, duration_s - 1.0))
+    rng = rng_for(settings.seed, recording_id, "shift")
+    return [round(float(o), 3) for o in rng.uniform(0.0, top, settings.shifts)]
 
 
 N_FFT = 2048

@@ -56,6 +56,7 @@ def extract(
     corpus: Annotated[Optional[str], typer.Option("--corpus", help="Force one layout (ravdess, cremad, tess, savee, emodb, generic) instead of detecting it per file.")] = None,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Also write noise, pitch-shift and time-stretch copies (training only).")] = True,
     seed: Annotated[int, typer.Option(help="Seed of the augmentations; same seed, same copies.")] = 0,
+    shifts: Annotated[int, typer.Option(help="With --augment, also this many windows at random positions of each recording (training only), so a model does not learn where speech starts in its window.")] = 0,
     feature_set: Annotated[str, typer.Option("--features", help="Feature set: seed (ZCR, RMS, MFCC), logmel (log-mel + energy), logmel_pitch (logmel + F0 and voicing) or whisper_base (frozen Whisper base encoder states + energy).")] = "seed",
     normalize: Annotated[Optional[str], typer.Option(help="Per-window normalisation: none or utterance (subtract each band's mean).")] = None,
     offset: Annotated[Optional[float], typer.Option(help="Start of the analysis window in seconds (seed: 0.6, logmel*: 0.5).")] = None,
@@ -75,7 +76,7 @@ def extract(
         fs = FeatureSettings.preset(feature_set, offset_s=offset, duration_s=duration, normalize=normalize)
         result = run(
             corpus_dirs, out, corpus=corpus, feature_settings=fs,
-            augment_settings=AugmentSettings(seed=seed) if augment else None,
+            augment_settings=AugmentSettings(seed=seed, shifts=shifts) if augment else None,
             files_per_shard=FILES_PER_SHARD if files_per_shard is None else files_per_shard,
             scheduler=scheduler, workers=workers,
             progress=not quiet, echo=_echo(quiet),

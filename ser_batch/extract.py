@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ser_batch import audio, corpora, features, shards
-from ser_batch.augment import AugmentSettings, copies
+from ser_batch.augment import AugmentSettings, copies, shift_offsets
 from ser_batch.cluster import RETRIES, dask_client, follow
 from ser_batch.errors import ConfigError, SerBatchError
 from ser_batch.features import FeatureSettings
@@ -114,7 +114,12 @@ def extract_file(
     win = audio.read_window(task.path, fs.sample_rate, fs.offset_s, fs.duration_s, min_samples=fs.frame_length)
     made = copies(win.samples, fs.sample_rate, augment_settings, task.recording_id) if augment_settings else []
     signals = [win.samples, *(y for _, y, _ in made)]
-    kinds: list[tuple[str, float | None]] = [("none", None), *((k, p) for k, _, p in made)]
+    kinds: list[tuple[str, float | None, float]] = [("none", None, win.pad_s), *((k, p, win.pad_s) for k, _, p in made)]
+    offsets = shift_offsets(win.info.duration_s, fs.duration_s, augment_settings, task.recording_id) if augment_settings else []
+    for off in offsets:
+        shifted = audio.read_window(task.path, fs.sample_rate, off, fs.duration_s, min_samples=fs.frame_length)
+        signals.append(shifted.samples)
+        kinds.append(("shift", off, shifted.pad_s))
     feats = features.compute(np.stack(signals), fs.sample_rate, fs)
     base = {
         "recording_id": task.recording_id,
@@ -122,11 +127,10 @@ def extract_file(
         "corpus": task.corpus,
         "speaker": task.speaker,
         "label": task.label,
-        "pad_s": win.pad_s,
         "feature_set": fs.name,
         "feature_version": fs.version,
     }
-    rows = [{**base, "augmentation": k, "aug_param": p} for k, p in kinds]
+    rows = [{**base, "pad_s": pad, "augmentation": k, "aug_param": p} for k, p, pad in kinds]
     return rows, feats, win.info
 
 
@@ -276,7 +280,7 @@ def _manifest_base(settings: dict[str, Any]) -> dict[str, Any]:
         "format": shards.MANIFEST_FORMAT,
         "version": shards.MANIFEST_VERSION,
         "settings": settings,
-        "versions": {pkg: version(pkg) for pkg in ("ser-batch", "librosa", "numpy", "soxr", "soundfile")},
+        "versions": {pkg: version(pkg) for pkg in ("ser-batch", "librosa", "numpy", "soxr", "soundfile", "ctranslate2")},
     }
 
 

@@ -23,6 +23,7 @@ class ExtractSpec:
     normalize: str = "none"
     augment: bool = True
     seed: int = 0
+    shifts: int = 0
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def run_job(
     ex_out, tr_out = str(root / ex.out), str(root / tr.out)
     extract(
         [root / c for c in ex.corpora], ex_out, feature_settings=FeatureSettings.preset(ex.features, normalize=ex.normalize),
-        augment_settings=AugmentSettings(seed=ex.seed) if ex.augment else None,
+        augment_settings=AugmentSettings(seed=ex.seed, shifts=ex.shifts) if ex.augment else None,
         scheduler=scheduler, workers=workers, progress=progress, echo=echo,
     )  # fmt: skip
     settings = TrainSettings(

@@ -140,7 +140,7 @@ def _infer(model: Any) -> Any:
 def versions() -> dict[str, str]:
     """Versions of the packages that shape a model's numbers."""
     out = {}
-    for pkg in ("ser-batch", "tensorflow", "keras", "librosa", "numpy", "scikit-learn"):
+    for pkg in ("ser-batch", "tensorflow", "keras", "librosa", "numpy", "scikit-learn", "ctranslate2"):
         try:
             out[pkg] = version(pkg)
         except Exception:

@@ -37,7 +37,7 @@ ROW_FIELDS: list[pa.Field] = [
     pa.field("corpus", pa.string(), nullable=False),
     pa.field("speaker", pa.string(), nullable=False),
     pa.field("label", pa.string(), nullable=False),
-    pa.field("augmentation", pa.string(), nullable=False),  # none | noise | pitch | stretch
+    pa.field("augmentation", pa.string(), nullable=False),  # none | noise | pitch | stretch | shift
     pa.field("aug_param", pa.float32()),  # noise amplitude, semitones, or stretch rate; null for none
     pa.field("pad_s", pa.float32(), nullable=False),  # zero padding at the end of the window
     pa.field("feature_set", pa.string(), nullable=False),

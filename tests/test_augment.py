@@ -178,3 +178,20 @@ def test_settings_round_trip() -> None:
     assert AugmentSettings.from_dict(d) == s
     assert AugmentSettings.from_dict(AugmentSettings().to_dict()) == AugmentSettings()
     assert AugmentSettings().kinds == ("noise", "pitch", "stretch")
+
+
+def test_shift_offsets_cover_where_score_windows_start() -> None:
+    from ser_batch.augment import shift_offsets
+
+    s = AugmentSettings(shifts=400)
+    offs = np.array(shift_offsets(3.7, 3.0, s, "rec"))
+    assert len(offs) == 400 and offs.min() >= 0.0
+    # score's windows of a 3.7 s recording start at 0 and 1.25 s (the last runs past the end): both are covered
+    assert offs.max() <= 1.95 + 1e-9 and offs.min() < 0.1 and offs.max() > 1.8
+    assert shift_offsets(3.7, 3.0, s, "rec") == list(offs)  # deterministic per (seed, recording)
+    assert shift_offsets(3.7, 3.0, s, "other") != list(offs)
+    assert max(shift_offsets(1.5, 3.0, s, "rec")) <= 0.5  # at least 1 s of audio stays in the window
+    assert shift_offsets(0.8, 3.0, s, "rec") == [0.0] * 400
+    assert shift_offsets(3.7, 3.0, AugmentSettings(), "rec") == []
+    with pytest.raises(ConfigError, match="shifts"):
+        AugmentSettings(shifts=-1)

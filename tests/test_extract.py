@@ -293,6 +293,23 @@ def test_extract_file_rows_and_features(synth_corpus: tuple[Path, list]) -> None
     assert [r["augmentation"] for r in rows2] == ["none", "pitch"]
 
 
+def test_extract_file_shifted_windows_read_the_recording_elsewhere(synth_corpus: tuple[Path, list]) -> None:
+    from ser_batch.augment import shift_offsets
+
+    _, files = synth_corpus
+    f = files[3]
+    fs = FeatureSettings()
+    aug = AugmentSettings(kinds=(), shifts=2)
+    rows, x, info = extract_file(_task(f.path), fs, aug)
+    assert [r["augmentation"] for r in rows] == ["none", "shift", "shift"]
+    offsets = shift_offsets(info.duration_s, fs.duration_s, aug, _task(f.path).recording_id)
+    assert [r["aug_param"] for r in rows[1:]] == offsets
+    for row, off, feats in zip(rows[1:], offsets, x[1:]):
+        win = audio.read_window(f.path, fs.sample_rate, off, fs.duration_s)
+        assert row["pad_s"] == win.pad_s
+        np.testing.assert_allclose(feats, features.compute(win.samples, fs.sample_rate, fs), rtol=1e-5, atol=1e-4)
+
+
 def test_extract_file_raises_for_bad_audio(bad_dir: dict[str, Path]) -> None:
     with pytest.raises(AudioError, match="silent"):
         extract_file(_task(bad_dir["silent"]), FeatureSettings(), AugmentSettings())
