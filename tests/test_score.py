@@ -743,7 +743,9 @@ def test_shipped_default_model_recognises_real_unseen_actors(shared_data: Path, 
     assert res.ok == 48 and (rep["model"] == "ser-default").all()
     truth = [EMOTIONS[int(Path(p).name.split("-")[2]) - 1] for p in rep["path"]]
     accuracy = float(np.mean(rep["emotion"].to_numpy() == np.array(truth)))
-    assert accuracy > 0.4, accuracy  # chance is 1/8; the model card reports about 0.7 on all 4 test actors
+    # chance is 1/8; 0.69 here. A model that learnt where speech sits in its training windows scored 0.47 through
+    # score on these actors (benchmarks/score_holdout.py): shifted training windows are what keeps this above 0.5
+    assert accuracy > 0.5, accuracy
 
 
 def test_shipped_speaker_normalised_model_scores_real_actors_by_layout(shared_data: Path, scheduler: str, tmp_path: Path) -> None:
