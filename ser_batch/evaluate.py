@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ser_batch import shards
+from ser_batch import features, shards
 from ser_batch.errors import ConfigError
 from ser_batch.features import FeatureSettings
 from ser_batch.shards import write_json_atomic
@@ -171,13 +171,20 @@ def evaluate(
     for d in feature_dirs:
         md.check_features(FeatureSettings.from_dict(shards.read_manifest(Path(d))["settings"]["features"]), str(d))
         for meta, x in shards.iter_batches(Path(d)):
-            keep = (meta["augmentation"] == "none") & ~meta["speaker"].isin(seen) & meta["label"].isin(md.classes)
+            keep = (meta["augmentation"] == "none") & ~meta["speaker"].isin(seen)
             metas.append(meta[keep])
             feats.append(x[keep.to_numpy()])
     meta = pd.concat(metas, ignore_index=True)
+    x = np.concatenate(feats) if feats else np.zeros((0, *md.features.shape), np.float32)
+    if md.speaker_norm:  # each speaker's own statistics over all their recordings (no labels), as train and score do
+        for spk in meta["speaker"].unique():
+            rows = (meta["speaker"] == spk).to_numpy()
+            mean, std = features.mean_std(features.moments(x[rows]))
+            x[rows] = (x[rows] - mean) / std
+    shared_rows = meta["label"].isin(md.classes).to_numpy()
+    meta, x = meta[shared_rows].reset_index(drop=True), x[shared_rows]
     if len(meta) == 0:
         raise ConfigError("no rows left to evaluate: every speaker was seen in training, or no label is shared with the model")
-    x = np.concatenate(feats)
     shared = [c for c in md.classes if c in set(meta["label"])]
     idx = [md.classes.index(c) for c in shared]
     proba = md.predict_proba(x)[:, idx]

@@ -6,6 +6,8 @@ training checks, and the CLI ``train`` + ``evaluate`` once (one local cluster of
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import shutil
 from pathlib import Path
@@ -151,6 +153,16 @@ def test_evaluate_counts_only_unseen_speakers(holdout, features: Path, split: sp
     assert m["accuracy"] == pytest.approx(result["accuracy"], abs=1e-9)
     for name in ("metrics.json", "report.md", "confusion.png"):
         assert (tmp_path / "eval" / name).is_file()
+
+
+def test_evaluate_normalises_each_speaker_for_a_speaker_normalised_model(features: Path, split: splits.Split, tmp_path: Path) -> None:
+    """evaluate must standardise each unseen speaker with their own statistics, as training did for its test rows."""
+    out = tmp_path / "tiny-norm"
+    result = fit([str(features)], split, dataclasses.replace(SETTINGS, speaker_norm=True), out=str(out))
+    m = ev.evaluate(out, [features])
+    assert m["n"] == result["n"]
+    assert m["accuracy"] == pytest.approx(result["accuracy"], abs=1e-9)
+    assert m["uar"] == pytest.approx(result["uar"], abs=1e-9)
 
 
 def test_evaluate_refuses_other_feature_settings(holdout, features: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
