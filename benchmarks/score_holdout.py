@@ -21,8 +21,8 @@ sys.path.insert(0, str(REPO))
 
 import pandas as pd  # noqa: E402
 
+from ser_batch import corpora  # noqa: E402
 from ser_batch.evaluate import metrics  # noqa: E402
-from ser_batch.labels import EMOTIONS  # noqa: E402
 from ser_batch.score import ScoreSettings, score  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "ravdess-speech"
@@ -43,7 +43,7 @@ def main() -> None:
         score(files, Path(tmp) / "r.parquet", model=args.model, settings=ScoreSettings(hop_s=args.hop), workers=args.workers, progress=False)
         wall = time.perf_counter() - t0
         rep = pd.read_parquet(Path(tmp) / "r.parquet")
-    truth = [classes.index(EMOTIONS[int(Path(p).name.split("-")[2]) - 1]) for p in rep["path"]]  # RAVDESS code
+    truth = [classes.index(corpora.parse(Path(p)).label) for p in rep["path"]]
     pred = [classes.index(e) for e in rep["emotion"]]
     m = metrics(truth, pred, classes)
     card = json.loads((args.model / "metrics.json").read_text())
