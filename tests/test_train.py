@@ -32,7 +32,9 @@ EMOTION_CODES = {"01": "neutral", "03": "happy", "05": "angry"}
 REPS = ("01", "02")
 CLASSES = ["neutral", "happy", "angry"]  # EMOTIONS order
 CHANCE = 1 / len(CLASSES)
-SETTINGS = TrainSettings(model="frames", epochs=3, batch_size=8)
+# 6 epochs: at 3 the tiny model was still undertrained for some seeds and CPUs (one seed in six scored chance on the
+# test actors, and CI once scored 0.5); at 6 every seed tried scores 1.0. Patience 6 never stops it early.
+SETTINGS = TrainSettings(model="frames", epochs=6, batch_size=8, patience=6)
 
 
 def write_corpus(root: Path, actors=ACTORS, reps=REPS) -> Path:  # type: ignore[no-untyped-def]
@@ -93,7 +95,7 @@ def test_fit_beats_chance_on_unseen_speakers(holdout, split: splits.Split) -> No
     # test and validation: originals of their speakers only; training: its speakers' originals and 3 copies each
     assert result["rows"] == {"train": 4 * 6 * 4, "val": 2 * 6, "test": 2 * 6}
     assert result["n"] == 12
-    assert result["epochs_run"] == SETTINGS.epochs  # patience 5 never stops 3 epochs early
+    assert result["epochs_run"] == SETTINGS.epochs
     assert not result["streamed"]
     assert {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(result["history"])
     assert 0.0 <= result["ece"] <= 1.0
@@ -178,9 +180,9 @@ def test_evaluate_refuses_other_feature_settings(holdout, features: Path, tmp_pa
 
 
 def test_streaming_fit_trains_and_beats_chance(features: Path, split: splits.Split) -> None:
-    result = fit([str(features)], split, TrainSettings(model="frames", epochs=3, batch_size=8, memory_limit_mb=0))
+    result = fit([str(features)], split, dataclasses.replace(SETTINGS, memory_limit_mb=0))
     assert result["streamed"]
-    assert result["epochs_run"] == 3  # the generator is read afresh every epoch
+    assert result["epochs_run"] == SETTINGS.epochs  # the generator is read afresh every epoch
     assert result["rows"] == {"train": 96, "val": 12, "test": 12}
     assert result["accuracy"] > CHANCE + 0.2, result
 
