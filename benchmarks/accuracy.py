@@ -65,7 +65,7 @@ CONFIGS: dict[str, tuple[str, dict[str, object]]] = {
 
 def features_dir(name: str) -> str:
     corpora, fs, *shifts = FEATURES[name]
-    out = REPO / "features" / f"bench-{name}-aug{AugmentSettings().version}"  # a new augmentation never mixes
+    out = REPO / "features" / f"bench-{name}-v{fs.version}-aug{AugmentSettings().version}"  # new versions never mix
     augment = AugmentSettings(shifts=shifts[0] if shifts else 0)
     extract([DATA / c for c in corpora], out, feature_settings=fs, augment_settings=augment, progress=False)
     return str(out)

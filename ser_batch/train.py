@@ -173,6 +173,7 @@ def fit(
     from ser_batch import models
 
     keras.utils.set_random_seed(settings.seed)
+    tf.config.experimental.enable_op_determinism()  # multi-threaded reductions in a fixed order: a rerun is the same model
     data = load_meta(feature_dirs)
     m = splits.masks(data.meta, split)
     splits.check(data.meta, m, split.protocol)
@@ -211,7 +212,7 @@ def fit(
     if m["val"].any():
         val = (scaler.transform(gather(data, m["val"], norm)), keras.utils.to_categorical(y[m["val"]], n_classes).astype(np.float32))
 
-    model = models.build(settings.model, fs.n_frames, fs.n_coeffs, n_classes, settings.learning_rate, settings.label_smoothing)
+    model = models.build(settings.model, fs.n_frames, fs.n_coeffs, n_classes, settings.learning_rate, settings.label_smoothing, settings.seed)
     monitor = "val_loss" if val is not None else "loss"
     with tempfile.TemporaryDirectory() as tmp:
         best = os.path.join(tmp, "best.weights.h5")

@@ -104,10 +104,18 @@ def test_settings_round_trip_and_fingerprint() -> None:
     assert len(s.fingerprint()) == 12
     assert FeatureSettings().fingerprint() == FeatureSettings().fingerprint()
     seen = {s.fingerprint()}
-    for change in ({"offset_s": 0.6}, {"duration_s": 2.5}, {"n_mfcc": 20}, {"hop_length": 256}, {"version": 2}):
+    for change in ({"offset_s": 0.6}, {"duration_s": 2.5}, {"n_mfcc": 20}, {"hop_length": 256}):
         fp = dataclasses.replace(s, **change).fingerprint()
         assert fp not in seen, change
         seen.add(fp)
+
+
+def test_settings_of_another_version_are_refused() -> None:
+    """This code computes only the current version: a model trained on whisper_base v1 (int8) is not fed v2."""
+    assert FeatureSettings.preset("whisper_base").version == FEATURE_SETS["whisper_base"] == 2
+    old = {**FeatureSettings.preset("whisper_base").to_dict(), "version": 1}
+    with pytest.raises(ConfigError, match="whisper_base v1 .* extract the features again"):
+        FeatureSettings.from_dict(old)
 
 
 def test_from_dict_rejects_unknown_fields() -> None:

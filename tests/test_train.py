@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from conftest import write_synth
 from ser_batch import evaluate as ev
-from ser_batch import modeldir, shards, splits
+from ser_batch import models, modeldir, shards, splits
 from ser_batch.augment import AugmentSettings
 from ser_batch.errors import ConfigError, ModelDirError
 from ser_batch.features import FeatureSettings
@@ -185,6 +185,20 @@ def test_streaming_fit_trains_and_beats_chance(features: Path, split: splits.Spl
     assert result["epochs_run"] == SETTINGS.epochs  # the generator is read afresh every epoch
     assert result["rows"] == {"train": 96, "val": 12, "test": 12}
     assert result["accuracy"] > CHANCE + 0.2, result
+
+
+@pytest.mark.parametrize("name", models.MODELS)
+def test_build_is_seeded_whatever_pythons_random_did(name: str) -> None:
+    """Keras draws unseeded initialisers from Python's global ``random``, which a Dask worker's threads draw from
+    too: the same job then trained another model. ``build``'s seed alone must fix the weights."""
+    import random
+
+    a = models.build(name, 20, 8, 3, seed=1).get_weights()
+    random.random()
+    b = models.build(name, 20, 8, 3, seed=1).get_weights()
+    c = models.build(name, 20, 8, 3, seed=2).get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
 
 
 def test_fit_refuses_a_leaky_split(features: Path, split: splits.Split) -> None:
