@@ -39,7 +39,9 @@ def touch(path: Path) -> Path:
 
 
 def test_corpora_order_and_protocol() -> None:
-    assert list(CORPORA) == ["ravdess", "cremad", "tess", "savee", "emodb", "generic"]
+    assert list(CORPORA) == [
+        "ravdess", "cremad", "tess", "savee", "emodb", "ased", "nemo", "urdu", "turevdb", "emotiontts_kor", "generic"
+    ]
     for name, corpus in CORPORA.items():
         assert corpus.name == name
         assert isinstance(corpus, Corpus)
@@ -52,6 +54,26 @@ def test_label_tables_map_onto_emotions(module: object) -> None:
     assert isinstance(table, dict) and table
     assert {v for v in table.values() if v is not None} <= set(EMOTIONS)
     assert module.__doc__ is not None and "label table" in module.__doc__.lower()
+
+
+@pytest.mark.parametrize(
+    ("corpus", "missing"),
+    [
+        ("ravdess", set()),
+        ("cremad", {"calm", "surprised"}),
+        ("tess", {"calm"}),
+        ("savee", {"calm"}),
+        ("emodb", {"calm", "surprised"}),
+    ],
+)
+def test_corpus_labels(corpus: str, missing: set[str]) -> None:
+    labels = CORPORA[corpus].labels
+    assert isinstance(labels, frozenset)
+    assert labels == set(EMOTIONS) - missing
+
+
+def test_generic_labels_unknown() -> None:
+    assert CORPORA["generic"].labels is None
 
 
 def test_generic_table_covers_every_emotion() -> None:
@@ -365,7 +387,8 @@ def test_forced_generic_mismatch() -> None:
 
 
 def test_unknown_corpus_name_lists_known() -> None:
-    with pytest.raises(CorpusError, match="unknown corpus 'iemocap'.*ravdess, cremad, tess, savee, emodb, generic"):
+    known = "ravdess, cremad, tess, savee, emodb, ased, nemo, urdu, turevdb, emotiontts_kor, generic"
+    with pytest.raises(CorpusError, match=f"unknown corpus 'iemocap'.*{known}"):
         parse(Path("x.wav"), corpus="iemocap")
     with pytest.raises(CorpusError, match="unknown corpus"):
         discover([], corpus="iemocap")

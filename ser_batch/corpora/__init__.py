@@ -1,8 +1,14 @@
 """Labels and speakers from corpus file layouts (path strings only; no audio is opened here).
 
-Known layouts, in detection order: RAVDESS, CREMA-D, TESS, SAVEE, EmoDB, and generic (a folder per label, or a
-CSV manifest ``path,label[,speaker]``). Each corpus module documents its label table. A file whose name fits no
-layout, or fits one but has a bad field, is reported as a failure with the reason -- never guessed.
+Known layouts, in detection order: RAVDESS, CREMA-D, TESS, SAVEE, EmoDB, ASED, nEMO, URDU, TurEV-DB,
+emotiontts-kor, and generic (a folder per label, or a CSV manifest ``path,label[,speaker]``). Each corpus module
+documents its label table, and each corpus object says which labels it has (`Corpus.labels`; None for generic).
+A file whose name fits no layout, or fits one but has a bad field, is reported as a failure with the reason --
+never guessed.
+
+Order matters only where shapes could overlap: the new corpora come after the five older ones (whose names they
+never match), and URDU and TurEV-DB, published in folders named after labels, are detected by their file names
+before the generic folder-per-label layout can take them.
 """
 
 from __future__ import annotations
@@ -12,13 +18,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ser_batch.corpora.ased import ASED
 from ser_batch.corpora.base import Corpus, Labels, display, fail
 from ser_batch.corpora.cremad import CREMAD
 from ser_batch.corpora.emodb import EMODB
+from ser_batch.corpora.emotiontts_kor import EMOTIONTTS_KOR
 from ser_batch.corpora.generic import GENERIC, read_manifest
+from ser_batch.corpora.nemo import NEMO
 from ser_batch.corpora.ravdess import RAVDESS
 from ser_batch.corpora.savee import SAVEE
 from ser_batch.corpora.tess import TESS
+from ser_batch.corpora.turevdb import TUREVDB
+from ser_batch.corpora.urdu import URDU
 from ser_batch.errors import CorpusError
 
 __all__ = [
@@ -35,7 +46,19 @@ __all__ = [
     "read_manifest",
 ]
 
-_DETECTION_ORDER: tuple[Corpus, ...] = (RAVDESS, CREMAD, TESS, SAVEE, EMODB, GENERIC)
+_DETECTION_ORDER: tuple[Corpus, ...] = (
+    RAVDESS,
+    CREMAD,
+    TESS,
+    SAVEE,
+    EMODB,
+    ASED,
+    NEMO,
+    URDU,
+    TUREVDB,
+    EMOTIONTTS_KOR,
+    GENERIC,
+)
 CORPORA: dict[str, Corpus] = {c.name: c for c in _DETECTION_ORDER}
 """Corpus name -> corpus object, in detection order."""
 

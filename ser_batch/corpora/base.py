@@ -42,9 +42,14 @@ class Labels:
 
 @runtime_checkable
 class Corpus(Protocol):
-    """One corpus layout: a cheap `match` for detection and a strict `parse`."""
+    """One corpus layout: a cheap `match` for detection and a strict `parse`.
+
+    `labels` is the set of labels the corpus has (a subset of `EMOTIONS`), so training can mask the loss to the
+    labels a corpus can actually yield; None means unknown (the generic layout).
+    """
 
     name: str
+    labels: frozenset[str] | None
 
     def match(self, path: Path) -> bool:
         """Whether the name/layout of `path` looks like this corpus (structure only, no value checks)."""

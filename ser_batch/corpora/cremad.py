@@ -39,6 +39,8 @@ class CremaD:
     """CREMA-D file names: ``SPEAKER_SENTENCE_EMOTION_LEVEL``."""
 
     name: str = "cremad"
+    labels: frozenset[str] = frozenset(LABEL_TABLE.values())
+    """Six labels: no calm, no surprised."""
 
     def match(self, path: Path) -> bool:
         """True when the stem has the four-part CREMA-D shape (values are checked by `parse`)."""

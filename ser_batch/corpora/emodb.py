@@ -47,6 +47,8 @@ class EmoDB:
     """EmoDB file names: ``SSTTTEV`` (speaker, text, emotion letter, version letter)."""
 
     name: str = "emodb"
+    labels: frozenset[str] = frozenset(v for v in LABEL_TABLE.values() if v is not None)
+    """Six labels: no calm, no surprised (boredom is left out)."""
 
     def match(self, path: Path) -> bool:
         """True when the stem has the EmoDB shape (speaker and text are checked by `parse`)."""

@@ -34,7 +34,15 @@ from ser_batch.corpora.base import Labels, display, fail
 from ser_batch.errors import CorpusError
 from ser_batch.labels import EMOTIONS
 
-__all__ = ["GENERIC", "Generic", "LABEL_TABLE", "UNKNOWN_SPEAKER", "label_from_name", "read_manifest"]
+__all__ = [
+    "GENERIC",
+    "Generic",
+    "LABEL_TABLE",
+    "UNKNOWN_SPEAKER",
+    "folder_label",
+    "label_from_name",
+    "read_manifest",
+]
 
 LABEL_TABLE: dict[str, str] = {
     "neutral": "neutral",
@@ -81,10 +89,21 @@ def label_from_name(name: str) -> str | None:
     return LABEL_TABLE.get(_normalise(name))
 
 
+def folder_label(name: str) -> str | None:
+    """The label an emotion folder of a named corpus stands for, a leading number stripped (``01Neutral``, ``Angry``).
+
+    Named corpora whose folders repeat the label (ASED, URDU, TurEV-DB) use it to refuse a file whose name and
+    folder disagree, rather than silently trusting one of them. None when the folder names no label.
+    """
+    return label_from_name(name.lstrip("0123456789"))
+
+
 class Generic:
     """One folder per label: the parent folder name is the label, the speaker is unknown."""
 
     name: str = "generic"
+    labels: frozenset[str] | None = None
+    """Unknown: a folder or manifest may hold any of the eight emotions, or only some."""
 
     def match(self, path: Path) -> bool:
         """True only when the parent folder name is a known label synonym."""

@@ -46,6 +46,8 @@ class Ravdess:
     """RAVDESS file names: seven two-digit fields joined by '-'."""
 
     name: str = "ravdess"
+    labels: frozenset[str] = frozenset(LABEL_TABLE.values())
+    """All eight emotions."""
 
     def match(self, path: Path) -> bool:
         """True when the stem is seven two-digit fields (values are checked by `parse`)."""

@@ -43,6 +43,8 @@ class Savee:
     """SAVEE file names, flat (``DC_a01``) or in a speaker folder (``DC/a01``)."""
 
     name: str = "savee"
+    labels: frozenset[str] = frozenset(LABEL_TABLE.values())
+    """Seven labels: no calm."""
 
     def _split(self, path: Path) -> tuple[str, str, str] | None:
         """(speaker, code, number) from either layout, or None."""

@@ -42,6 +42,8 @@ class Tess:
     """TESS file names: ``SPEAKER_WORD_EMOTION``."""
 
     name: str = "tess"
+    labels: frozenset[str] = frozenset(LABEL_TABLE.values())
+    """Seven labels: no calm."""
 
     def match(self, path: Path) -> bool:
         """True when the stem has the TESS shape (the emotion token is checked by `parse`)."""

@@ -1,0 +1,93 @@
+"""emotiontts open DB, Korean emotional speech: ``plain-to-emotional/ema/wav/ema00101.wav`` (any extension).
+
+Layout ``{subset}/{speaker}/wav/{speaker}{NNNNN}``: subset ``plain-to-emotional`` or ``emotional-to-emotional``,
+a speaker folder whose name the file name repeats, then a five-digit number whose range gives the emotion. Detected
+by that shape (a ``wav`` folder inside a folder named like the file's prefix); the subset folder is checked by
+`parse`. The public 5 % sample holds numbers 00001-00005, 00101-00105, 00201-00205, 00301-00305 per speaker.
+
+Label table (number range -> label); four emotions, no calm, fearful, disgust or surprised::
+
+    00001-00100 neutral   00101-00200 happy   00201-00300 angry   00301-00400 sad
+
+Numbers outside 00001-00400 are refused, never guessed. Speaker: ``"emotiontts_kor:ema"`` (the speaker folder).
+Fields: subset (as written), number (five digits as written).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ser_batch.corpora.base import Labels, display, fail
+
+__all__ = ["EMOTIONTTS_KOR", "EmotionTTSKor", "LABEL_TABLE", "SUBSETS", "label_of_number"]
+
+LABEL_TABLE: dict[tuple[int, int], str] = {
+    (1, 100): "neutral",
+    (101, 200): "happy",
+    (201, 300): "angry",
+    (301, 400): "sad",
+}
+"""Inclusive number range -> label (four of the eight emotions)."""
+
+SUBSETS: frozenset[str] = frozenset({"plain-to-emotional", "emotional-to-emotional"})
+
+_STEM = re.compile(r"^([A-Za-z]+)(\d{5})$")
+
+
+def label_of_number(number: int) -> str | None:
+    """The label of an utterance number by its range, or None outside 1-400."""
+    for (low, high), label in LABEL_TABLE.items():
+        if low <= number <= high:
+            return label
+    return None
+
+
+class EmotionTTSKor:
+    """emotiontts open DB file paths: ``{subset}/{speaker}/wav/{speaker}{NNNNN}``."""
+
+    name: str = "emotiontts_kor"
+    labels: frozenset[str] = frozenset(LABEL_TABLE.values())
+    """Four labels: neutral, happy, angry, sad."""
+
+    def _split(self, path: Path) -> tuple[str, str] | None:
+        """(speaker, number) when the path has the speaker/wav/speakerNNNNN shape, else None."""
+        m = _STEM.match(path.stem)
+        if m is None or path.parent.name != "wav" or path.parent.parent.name != m.group(1):
+            return None
+        return m.group(1), m.group(2)
+
+    def match(self, path: Path) -> bool:
+        """True for ``SPEAKER/wav/SPEAKERNNNNN`` (the subset folder and the number are checked by `parse`)."""
+        return self._split(path) is not None
+
+    def parse(self, path: Path) -> Labels:
+        """Labels of an emotiontts file; `CorpusError` on a wrong layout, an unknown subset, or a bad number."""
+        parts = self._split(path)
+        if parts is None:
+            raise fail(
+                path,
+                "not an emotiontts-kor path (expected SUBSET/SPEAKER/wav/SPEAKERNNNNN like "
+                "plain-to-emotional/ema/wav/ema00101, the speaker folder named as the file's prefix)",
+            )
+        speaker, number = parts
+        subset = path.parent.parent.parent.name
+        if subset not in SUBSETS:
+            raise fail(
+                path,
+                f"emotiontts-kor subset folder {display(subset)!r} is not one of {', '.join(sorted(SUBSETS))}; "
+                "keep the corpus's folder layout",
+            )
+        label = label_of_number(int(number))
+        if label is None:
+            raise fail(path, f"emotiontts-kor number {number} is outside 00001-00400 (no emotion range holds it)")
+        return Labels(
+            corpus=self.name,
+            speaker=f"{self.name}:{speaker}",
+            label=label,
+            fields={"subset": subset, "number": number},
+        )
+
+
+EMOTIONTTS_KOR = EmotionTTSKor()
+"""The emotiontts-kor corpus object."""
