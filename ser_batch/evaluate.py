@@ -46,6 +46,17 @@ def metrics(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str]
     }
 
 
+def per_recording(proba: np.ndarray, y: np.ndarray, recording: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Window probabilities averaged per recording, as ``score`` judges a recording: (recordings, classes), labels."""
+    codes, uniq = pd.factorize(recording)
+    if len(uniq) == len(recording):
+        return proba, y
+    sums = np.zeros((len(uniq), proba.shape[1]))
+    np.add.at(sums, codes, proba)
+    first = np.unique(codes, return_index=True)[1]
+    return sums / np.bincount(codes)[:, None], y[first]
+
+
 def expected_calibration_error(proba: np.ndarray, y_true: np.ndarray, bins: int = 15) -> float:
     """ECE: support-weighted gap between confidence and accuracy over equal-width confidence bins."""
     conf = proba.max(axis=1)
@@ -177,9 +188,10 @@ def evaluate(
     meta = pd.concat(metas, ignore_index=True)
     x = np.concatenate(feats) if feats else np.zeros((0, *md.features.shape), np.float32)
     if md.speaker_norm:  # each speaker's own statistics over all their recordings (no labels), as train and score do
+        kept = shards.speaker_moments([str(d) for d in feature_dirs]) if md.features.grid else {}
         for spk in meta["speaker"].unique():
             rows = (meta["speaker"] == spk).to_numpy()
-            mean, std = features.mean_std(features.moments(x[rows]))
+            mean, std = features.mean_std(kept[spk] if spk in kept else features.moments(x[rows]))
             x[rows] = (x[rows] - mean) / std
     shared_rows = meta["label"].isin(md.classes).to_numpy()
     meta, x = meta[shared_rows].reset_index(drop=True), x[shared_rows]
@@ -189,7 +201,7 @@ def evaluate(
     idx = [md.classes.index(c) for c in shared]
     proba = md.predict_proba(x)[:, idx]
     proba /= proba.sum(axis=1, keepdims=True)
-    y_true = meta["label"].map({c: i for i, c in enumerate(shared)}).to_numpy()
+    proba, y_true = per_recording(proba, meta["label"].map({c: i for i, c in enumerate(shared)}).to_numpy(), meta["recording_id"].to_numpy())
     m = metrics(y_true, proba.argmax(axis=1), shared)
     m["ece"] = expected_calibration_error(proba, y_true)
     m["speakers"] = sorted(meta["speaker"].unique().tolist())

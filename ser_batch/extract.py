@@ -22,11 +22,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ser_batch import audio, corpora, features, shards
+from ser_batch import audio, corpora, features, shards, windows
 from ser_batch.augment import AugmentSettings, copies, shift_offsets
 from ser_batch.cluster import RETRIES, dask_client, follow
-from ser_batch.errors import ConfigError, SerBatchError
-from ser_batch.features import FeatureSettings
+from ser_batch.errors import AudioError, ConfigError, SerBatchError
+from ser_batch.features import WHISPER_BLOCK_S, WHISPER_BLOCK_SAMPLES, FeatureSettings
+from ser_batch.pieces import tail_s
 
 FILES_PER_SHARD = 64
 
@@ -80,11 +81,12 @@ def plan_shards(
     feature_settings: FeatureSettings,
     augment_settings: AugmentSettings | None,
     files_per_shard: int = FILES_PER_SHARD,
+    window_settings: WindowSettings | None = None,
 ) -> list[ShardPlan]:
     """Batch files (in path order) into shards named by the fingerprint of their inputs and the settings."""
     if files_per_shard < 1:
         raise ConfigError("--files-per-shard must be at least 1")
-    settings_fp = _settings_fingerprint(feature_settings, augment_settings)
+    settings_fp = _settings_fingerprint(feature_settings, augment_settings, window_settings)
     tasks = [
         FileTask(
             path=str(e.path),
@@ -106,11 +108,26 @@ def plan_shards(
     return plans
 
 
+@dataclass(frozen=True)
+class WindowSettings:
+    """How ``extract`` cuts training windows from a recording of a frame-grid feature set (``windows``)."""
+
+    hop_s: float = windows.TRAIN_HOP_S
+    silence_db: float = windows.SILENCE_DB
+
+    def to_dict(self) -> dict[str, float]:
+        return {"hop_s": self.hop_s, "silence_db": self.silence_db}
+
+
 def extract_file(
-    task: FileTask, feature_settings: FeatureSettings, augment_settings: AugmentSettings | None
-) -> tuple[list[dict[str, Any]], np.ndarray, audio.AudioInfo]:
-    """Rows and features (original first, then each augmentation) of one file; raises AudioError when unusable."""
+    task: FileTask, feature_settings: FeatureSettings, augment_settings: AugmentSettings | None,
+    window_settings: WindowSettings = WindowSettings(), device: str = "cpu",
+) -> tuple[list[dict[str, Any]], np.ndarray, audio.AudioInfo, np.ndarray | None]:
+    """Rows and features (original first, then each augmentation) of one file, and the speech moments of a
+    frame-grid feature set; raises AudioError when unusable."""
     fs = feature_settings
+    if fs.grid:
+        return _extract_grid(task, fs, augment_settings, window_settings, device)
     win = audio.read_window(task.path, fs.sample_rate, fs.offset_s, fs.duration_s, min_samples=fs.frame_length)
     made = copies(win.samples, fs.sample_rate, augment_settings, task.recording_id) if augment_settings else []
     signals = [win.samples, *(y for _, y, _ in made)]
@@ -130,12 +147,48 @@ def extract_file(
         "feature_set": fs.name,
         "feature_version": fs.version,
     }
-    rows = [{**base, "pad_s": pad, "augmentation": k, "aug_param": p} for k, p, pad in kinds]
-    return rows, feats, win.info
+    rows = [{**base, "pad_s": pad, "augmentation": k, "aug_param": p, "start_s": off} for (k, p, pad), off in zip(kinds, [win.start_s] * (1 + len(made)) + offsets)]
+    return rows, feats, win.info, None
+
+
+def _extract_grid(
+    task: FileTask, fs: FeatureSettings, aug: AugmentSettings | None, ws: WindowSettings, device: str
+) -> tuple[list[dict[str, Any]], np.ndarray, audio.AudioInfo, np.ndarray]:
+    """The whole recording (and each augmented copy) on the block grid, cut by ``windows`` every ``ws.hop_s`` as
+    ``score`` cuts it: one row per speech window, so training sees the windows and states scoring sees."""
+    info = audio.probe(task.path)
+    parts = list(audio.stream(task.path, fs.sample_rate))
+    y = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    audio.check_signal(y, task.path, fs.frame_length)
+    made = copies(y, fs.sample_rate, aug, task.recording_id) if aug else []
+    duration = y.size / fs.sample_rate
+    starts = windows.starts(duration, fs.duration_s, ws.hop_s)
+    first = windows.frame_steps(ws.hop_s, fs.frame_s, "the training hop") * np.arange(len(starts))
+    need = int(round(tail_s(duration, starts[-1], fs.duration_s) * fs.sample_rate))
+    in_recording = WHISPER_BLOCK_S * np.arange(-(-need // WHISPER_BLOCK_SAMPLES)) < duration
+    base = {
+        "recording_id": task.recording_id, "path": shards.text(task.path), "corpus": task.corpus, "speaker": task.speaker,
+        "label": task.label, "feature_set": fs.name, "feature_version": fs.version,
+    }  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    feats: list[np.ndarray] = []
+    moments = None
+    for kind, sig, param in [("none", y, None), *made]:
+        g, frames = features.frame_sequence(np.pad(sig, (0, max(0, need - sig.size))), fs.sample_rate, fs, ws.silence_db, device)
+        speech = g.speech[first]
+        if kind == "none":
+            if not speech.any():
+                raise AudioError(f"{task.path} is silent: every window is below the {ws.silence_db:g} dBFS silence threshold")
+            moments = features.speech_moments(g, frames, in_recording)
+        feats.append(windows.cut(frames, first[speech], fs.n_frames))
+        rows.extend({**base, "augmentation": kind, "aug_param": param, "start_s": float(s),
+                     "pad_s": float(max(0.0, s + fs.duration_s - duration))} for s in starts[speech])  # fmt: skip
+    return rows, np.concatenate(feats), info, moments
 
 
 def extract_shard(
-    plan: ShardPlan, out: str, feature_settings: FeatureSettings, augment_settings: AugmentSettings | None
+    plan: ShardPlan, out: str, feature_settings: FeatureSettings, augment_settings: AugmentSettings | None,
+    window_settings: WindowSettings = WindowSettings(), device: str = "cpu",
 ) -> dict[str, int]:
     """The Dask task: extract every file of ``plan``, write its file table and then its shard, atomically."""
     fs = feature_settings
@@ -146,10 +199,10 @@ def extract_shard(
         rec = {
             "recording_id": task.recording_id, "path": shards.text(task.path), "corpus": task.corpus, "speaker": task.speaker,
             "label": task.label, "fields": task.fields, "status": "ok", "stage": None, "reason": None,
-            "duration_s": None, "sample_rate": None, "channels": None, "rows": 0,
+            "duration_s": None, "sample_rate": None, "channels": None, "rows": 0, "moments": None,
         }  # fmt: skip
         try:
-            r, x, info = extract_file(task, fs, augment_settings)
+            r, x, info, mom = extract_file(task, fs, augment_settings, window_settings, device)
         except SerBatchError as exc:
             rec.update(status="error", stage="decode", reason=shards.text(str(exc)))
         except Exception as exc:  # a bug or an odd file must cost one row, never the batch
@@ -157,7 +210,8 @@ def extract_shard(
         else:
             rows.extend(r)
             feats.append(x)
-            rec.update(duration_s=info.duration_s, sample_rate=info.sample_rate, channels=info.channels, rows=len(r))
+            rec.update(duration_s=info.duration_s, sample_rate=info.sample_rate, channels=info.channels, rows=len(r),
+                       moments=None if mom is None else mom.reshape(-1).tolist())
         files.append(rec)
     root = Path(out)
     shards.write_table_atomic(pa.Table.from_pylist(files, schema=shards.FILE_SCHEMA), root / "files" / plan.name)
@@ -175,21 +229,29 @@ def extract(
     feature_settings: FeatureSettings = FeatureSettings(),
     augment_settings: AugmentSettings | None = AugmentSettings(),
     files_per_shard: int = FILES_PER_SHARD,
+    window_settings: WindowSettings = WindowSettings(),
     scheduler: str | None = None,
     workers: int | None = None,
+    device: str = "auto",
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
 ) -> ExtractResult:
     """Find audio under ``roots``, extract features (and augmented copies) in parallel, write shards to ``out``.
 
     Reruns with the same inputs and settings skip finished shards; an ``out`` made with other settings is refused.
+    A frame-grid feature set (``whisper_base``) gives one row per speech window every ``window_settings.hop_s``
+    of each whole recording; ``device`` (auto, cpu, cuda) is where workers run its encoder.
     """
+    if feature_settings.grid and augment_settings is not None and augment_settings.shifts:
+        raise ConfigError(f"{feature_settings.name} cuts training windows every {window_settings.hop_s:g} s of each whole recording; "
+                          "--shifts is for feature sets read at a fixed offset: leave it at 0")
     t0 = time.perf_counter()
     say = echo or (lambda _m: None)
     out_dir = Path(out).absolute()  # workers write the shards, and a remote worker has its own working directory
     entries, failures = corpora.discover([Path(r) for r in roots], corpus=corpus)
-    plans = plan_shards(entries, feature_settings, augment_settings, files_per_shard)
-    settings = _settings_dict(feature_settings, augment_settings)
+    ws = window_settings if feature_settings.grid else None
+    plans = plan_shards(entries, feature_settings, augment_settings, files_per_shard, ws)
+    settings = _settings_dict(feature_settings, augment_settings, ws)
     _claim_output(out_dir, settings)
     for sub in ("shards", "files"):
         shards.remove_temporaries(out_dir / sub)
@@ -201,7 +263,7 @@ def extract(
             with dask_client(scheduler, workers, echo=say) as client:
                 futures = [
                     client.submit(
-                        extract_shard, p, str(out_dir), feature_settings, augment_settings,
+                        extract_shard, p, str(out_dir), feature_settings, augment_settings, window_settings, device,
                         key=f"extract-{p.name}", retries=RETRIES, pure=False,
                     )
                     for p in todo
@@ -218,12 +280,13 @@ def extract(
     return ExtractResult(**result, out=out_dir, shards_skipped=len(plans) - len(todo), seconds=time.perf_counter() - t0)
 
 
-def _settings_dict(fs: FeatureSettings, aug: AugmentSettings | None) -> dict[str, Any]:
-    return {"features": fs.to_dict(), "augment": aug.to_dict() if aug else None}
+def _settings_dict(fs: FeatureSettings, aug: AugmentSettings | None, ws: WindowSettings | None = None) -> dict[str, Any]:
+    out = {"features": fs.to_dict(), "augment": aug.to_dict() if aug else None}
+    return out | {"windows": ws.to_dict()} if ws is not None else out
 
 
-def _settings_fingerprint(fs: FeatureSettings, aug: AugmentSettings | None) -> str:
-    return hashlib.sha256(json.dumps(_settings_dict(fs, aug), sort_keys=True).encode()).hexdigest()[:12]
+def _settings_fingerprint(fs: FeatureSettings, aug: AugmentSettings | None, ws: WindowSettings | None = None) -> str:
+    return hashlib.sha256(json.dumps(_settings_dict(fs, aug, ws), sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _claim_output(out: Path, settings: dict[str, Any]) -> None:
@@ -253,9 +316,10 @@ def _normalized(settings: dict[str, Any]) -> dict[str, Any]:
     try:
         fs = FeatureSettings.from_dict(settings["features"])
         aug = AugmentSettings.from_dict(settings["augment"]) if settings.get("augment") else None
+        ws = WindowSettings(**settings["windows"]) if settings.get("windows") else None
     except (KeyError, TypeError, SerBatchError):
         return settings
-    return _settings_dict(fs, aug)
+    return _settings_dict(fs, aug, ws)
 
 
 def _diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str:
@@ -337,5 +401,5 @@ def _catalog(files: pd.DataFrame) -> pa.Table:
     if len(files) == 0:
         return pa.Table.from_pandas(files, preserve_index=False)
     extra = pd.DataFrame([json.loads(f) for f in files["fields"]], index=files.index)
-    cat = pd.concat([files.drop(columns=["fields"]), extra.add_prefix("field_")], axis=1)
+    cat = pd.concat([files.drop(columns=["fields", "moments"], errors="ignore"), extra.add_prefix("field_")], axis=1)
     return pa.Table.from_pandas(cat, preserve_index=False)

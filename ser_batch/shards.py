@@ -40,6 +40,7 @@ ROW_FIELDS: list[pa.Field] = [
     pa.field("augmentation", pa.string(), nullable=False),  # none | noise | pitch | stretch | shift
     pa.field("aug_param", pa.float32()),  # noise amplitude, semitones, or stretch rate; null for none
     pa.field("pad_s", pa.float32(), nullable=False),  # zero padding at the end of the window
+    pa.field("start_s", pa.float32()),  # where the window starts in the (augmented) recording
     pa.field("feature_set", pa.string(), nullable=False),
     pa.field("feature_version", pa.int32(), nullable=False),
 ]
@@ -59,6 +60,7 @@ FILE_SCHEMA = pa.schema(
         pa.field("sample_rate", pa.int32()),
         pa.field("channels", pa.int32()),
         pa.field("rows", pa.int32()),
+        pa.field("moments", pa.list_(pa.float64())),  # (3, coeffs) of the speech blocks: the speaker's statistics
     ]
 )
 
@@ -195,3 +197,16 @@ def read_all(out: Path) -> tuple[pd.DataFrame, np.ndarray]:
     if not metas:
         raise ConfigError(f"{out} holds no feature rows")
     return pd.concat(metas, ignore_index=True), np.concatenate(feats)
+
+
+def speaker_moments(dirs: list[str] | tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Per speaker, the sum of their recordings' speech moments (3, coeffs) that ``extract`` kept in the file
+    tables of a frame-grid feature set: the one definition of a speaker's statistics, as ``score`` computes it."""
+    out: dict[str, np.ndarray] = {}
+    for d in dirs:
+        for f in sorted((Path(d) / "files").glob("part-*.parquet")):
+            t = pq.read_table(f, columns=["speaker", "moments"]).to_pydict()
+            for spk, m in zip(t["speaker"], t["moments"]):
+                if m is not None:
+                    out[spk] = out.get(spk, 0) + np.asarray(m).reshape(3, -1)
+    return out

@@ -119,10 +119,18 @@ def gather(data: Data, mask: np.ndarray, norm: Norm | None = None) -> np.ndarray
 def speaker_norm(data: Data) -> Norm:
     """Each speaker's mean and std per coefficient, over the frames of their original recordings (no labels).
 
-    For a test speaker this uses their unlabelled audio: a transductive protocol, reported as such.
+    For a frame-grid feature set these are the moments ``extract`` kept per recording (``features.speech_moments``,
+    the frames of its speech blocks): the definition ``score`` uses. For a test speaker this uses their unlabelled
+    audio: a transductive protocol, reported as such.
     """
     codes, speakers = pd.factorize(data.meta["speaker"])
     mom = np.zeros((len(speakers), 3, data.features.n_coeffs))
+    if data.features.grid:
+        kept = shards.speaker_moments(data.dirs)
+        for i, spk in enumerate(speakers):
+            mom[i] = kept.get(spk, 0)
+        mean, std = features.mean_std(mom)
+        return codes, mean, std
     for x, idx in iter_rows(data, (data.meta["augmentation"] == "none").to_numpy()):
         for s in np.unique(codes[idx]):
             mom[s] += features.moments(x[codes[idx] == s])
@@ -231,8 +239,9 @@ def fit(
         temperature = ev.fit_temperature(np.asarray(model.predict(val[0], batch_size=256, verbose=0)), y[m["val"]])
     x_test = gather(data, m["test"], norm)
     raw = np.asarray(model.predict(scaler.transform(x_test), batch_size=256, verbose=0))
+    # as score judges a recording: the mean probability over its windows
+    raw, y_test = ev.per_recording(raw, y[m["test"]], data.meta["recording_id"].to_numpy()[m["test"]])
     proba = ev.apply_temperature(raw, temperature)
-    y_test = y[m["test"]]
     result = ev.metrics(y_test, proba.argmax(axis=1), classes)
     result["ece"] = ev.expected_calibration_error(proba, y_test)
     result["ece_uncalibrated"] = ev.expected_calibration_error(raw, y_test)

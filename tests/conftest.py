@@ -250,8 +250,9 @@ def extracted(tmp_path_factory: pytest.TempPathFactory, dask_scheduler: str) -> 
     return Extracted(root, good, bad, out, result)
 
 
-def make_tiny_model(path: Path, classes: list[str] | None = None, name: str = "tiny", speaker_norm: bool = False) -> Path:
-    """An untrained 'frames' model directory (seed features) with an identity scaler: fast to build, loads safely."""
+def make_tiny_model(path: Path, classes: list[str] | None = None, name: str = "tiny", speaker_norm: bool = False, features: str = "seed") -> Path:
+    """An untrained model directory with an identity scaler: fast to build, loads safely. Seed features and the
+    'frames' model by default; ``features="whisper_base"`` gives a frame-grid model ('pool')."""
     import keras
     import numpy as np
 
@@ -259,10 +260,10 @@ def make_tiny_model(path: Path, classes: list[str] | None = None, name: str = "t
     from ser_batch.features import FeatureSettings
     from ser_batch.labels import EMOTIONS
 
-    fs = FeatureSettings()
+    fs = FeatureSettings.preset(features)
     keras.utils.set_random_seed(0)
     classes = list(classes or EMOTIONS)
-    model = models.build("frames", fs.n_frames, fs.n_coeffs, len(classes))
+    model = models.build("frames" if features == "seed" else "pool", fs.n_frames, fs.n_coeffs, len(classes))
     config = {
         "name": name,
         "classes": classes,
