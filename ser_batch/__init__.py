@@ -10,6 +10,14 @@ The Python API behind the CLI, for notebooks and programs::
 
 import os as _os
 
+# Before anything imports TensorFlow (here, in the CLI and in every Dask worker, which imports this package to run
+# its tasks): its C++ log lines off unless someone asked for them by setting the level themselves.
+TF_LOG_LEVEL_SET_HERE = "TF_CPP_MIN_LOG_LEVEL" not in _os.environ
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's CUDA probing noise on CPU machines
+_os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+if _os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3":
+    from ser_batch import quiet as _quiet
+
+    _quiet.install()  # the lines TF_CPP_MIN_LOG_LEVEL does not reach (absl's pre-initialisation ones)
 
 __version__ = "0.1.0"

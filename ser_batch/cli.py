@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -19,15 +22,102 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+def package_version() -> str:
+    """The installed ser-batch's version (the package's own where it is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ser-batch")
+    except PackageNotFoundError:
+        from ser_batch import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"ser-batch {package_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", help="Also show TensorFlow's and absl's start-up lines (hidden by default).")] = False,
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = None,
+) -> None:
     """Speech emotion recognition as a batch job over audio corpora, on Dask (local by default)."""
     # SIGTERM unwinds like Ctrl-C: jobs clean their temporaries, keep finished parts, and a rerun resumes.
     signal.signal(signal.SIGTERM, _interrupt)
+    if verbose:  # importing ser_batch hid them (ser_batch/quiet.py); nothing has imported TensorFlow yet
+        import ser_batch
+        from ser_batch import quiet
+
+        quiet.uninstall()
+        if ser_batch.TF_LOG_LEVEL_SET_HERE:
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
 
 
 def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+# ---------------------------------------------------------------- defaults of extract and train
+
+DEFAULT_MODELS = "the default model's"
+"""What --help says for the options whose defaults come from the default model's configuration."""
+
+
+@functools.cache
+def default_config() -> dict[str, Any]:
+    """config.json of the default model (models/ser-default, or $SER_BATCH_MODEL): ``extract`` and ``train`` take
+    their defaults from it, so that running them with no options makes that model's configuration again (features,
+    shifted windows, model, epochs, ...). Where it cannot be read, the Python API's defaults apply, and a note says so."""
+    import json
+
+    from ser_batch.score import default_model
+
+    path = default_model() / "config.json"
+    try:
+        config = json.loads(path.read_text())
+        if isinstance(config, dict):
+            return config
+        problem = "not a JSON object"
+    except (OSError, ValueError) as exc:
+        problem = str(exc)
+    typer.secho(f"note: {path} cannot be read ({problem}); defaults are the Python API's (seed features, frames model)", err=True, fg=typer.colors.YELLOW)
+    return {}
+
+
+def _feature_set() -> str:
+    from ser_batch.features import FeatureSettings
+
+    return str(default_config().get("features", {}).get("name", FeatureSettings().name))
+
+
+def _augment() -> bool:
+    """Augmented copies unless the default model was made without (its config's augment is null)."""
+    config = default_config()
+    return not config or config.get("augment") is not None
+
+
+def _augment_setting(name: str) -> Callable[[], Any]:
+    def default() -> Any:
+        from ser_batch.augment import AugmentSettings
+
+        aug = default_config().get("augment") or {}
+        return aug.get(name, getattr(AugmentSettings(), name))
+
+    return default
+
+
+def _train_setting(name: str) -> Callable[[], Any]:
+    def default() -> Any:
+        from ser_batch.train import TrainSettings
+
+        return default_config().get("model", {}).get(name, getattr(TrainSettings(), name))
+
+    return default
 
 
 Scheduler = Annotated[
@@ -52,12 +142,12 @@ def _fail(exc: SerBatchError) -> None:
 @app.command()
 def extract(
     corpus_dirs: Annotated[list[Path], typer.Argument(help="Corpus folders (searched recursively), audio files, or CSV manifests path,label[,speaker].", show_default=False)],
+    feature_set: Annotated[str, typer.Option("--features", default_factory=_feature_set, show_default=DEFAULT_MODELS, help="Feature set: seed (ZCR, RMS, MFCC: the seed's), logmel (log-mel + energy), logmel_pitch (logmel + F0 and voicing) or whisper_base (frozen Whisper base encoder states + energy).")],
+    augment: Annotated[bool, typer.Option("--augment/--no-augment", default_factory=_augment, show_default=DEFAULT_MODELS, help="Also write noise, pitch-shift and time-stretch copies (training only).")],
+    seed: Annotated[int, typer.Option(default_factory=_augment_setting("seed"), show_default=DEFAULT_MODELS, help="Seed of the augmentations; same seed, same copies.")],
+    shifts: Annotated[int, typer.Option(default_factory=_augment_setting("shifts"), show_default=DEFAULT_MODELS, help="With --augment, also this many windows at random positions of each recording (training only), so a model does not learn where speech starts in its window; 0 for none (the seed's).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for shards, manifest, catalog and errors.")] = Path("features"),
     corpus: Annotated[Optional[str], typer.Option("--corpus", help="Force one layout (ravdess, cremad, tess, savee, emodb, generic) instead of detecting it per file.")] = None,
-    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Also write noise, pitch-shift and time-stretch copies (training only).")] = True,
-    seed: Annotated[int, typer.Option(help="Seed of the augmentations; same seed, same copies.")] = 0,
-    shifts: Annotated[int, typer.Option(help="With --augment, also this many windows at random positions of each recording (training only), so a model does not learn where speech starts in its window.")] = 0,
-    feature_set: Annotated[str, typer.Option("--features", help="Feature set: seed (ZCR, RMS, MFCC), logmel (log-mel + energy), logmel_pitch (logmel + F0 and voicing) or whisper_base (frozen Whisper base encoder states + energy).")] = "seed",
     normalize: Annotated[Optional[str], typer.Option(help="Per-window normalisation: none or utterance (subtract each band's mean).")] = None,
     offset: Annotated[Optional[float], typer.Option(help="Start of the analysis window in seconds (seed: 0.6, logmel*: 0.5).")] = None,
     duration: Annotated[Optional[float], typer.Option(help="Length of the analysis window in seconds (seed: 2.5, logmel*: 3.0).")] = None,
@@ -66,7 +156,11 @@ def extract(
     workers: Workers = None,
     quiet: Quiet = False,
 ) -> None:
-    """Find audio, parse labels and speakers from the corpus layout, and write feature shards (Parquet) in parallel."""
+    """Find audio, parse labels and speakers from the corpus layout, and write feature shards (Parquet) in parallel.
+
+    With no options it makes the default model's features (`ser-batch models` shows them); the seed's are
+    `--features seed --shifts 0`.
+    """
     from ser_batch.augment import AugmentSettings
     from ser_batch.extract import FILES_PER_SHARD
     from ser_batch.extract import extract as run
@@ -99,25 +193,30 @@ def extract(
 @app.command()
 def train(
     feature_dirs: Annotated[list[Path], typer.Argument(help="Shard folders made by `ser-batch extract` (same feature settings).", show_default=False)],
+    model: Annotated[str, typer.Option(default_factory=_train_setting("model"), show_default=DEFAULT_MODELS, help="frames (the seed's blocks over time), seed (the origin's flat layout, ~20x slower), attn or cnn2d (compact, with attention pooling), pool (for encoder states: whisper_base).")],
+    epochs: Annotated[int, typer.Option(default_factory=_train_setting("epochs"), show_default=DEFAULT_MODELS, help="Maximum epochs (early stopping watches the validation speakers).")],
+    batch_size: Annotated[int, typer.Option(default_factory=_train_setting("batch_size"), show_default=DEFAULT_MODELS, help="Batch size.")],
+    learning_rate: Annotated[float, typer.Option(default_factory=_train_setting("learning_rate"), show_default=DEFAULT_MODELS, help="Adam learning rate.")],
+    val_speakers: Annotated[int, typer.Option(default_factory=_train_setting("n_val_speakers"), show_default=DEFAULT_MODELS, help="Validation speakers taken from the training speakers.")],
+    seed: Annotated[int, typer.Option(default_factory=_train_setting("seed"), show_default=DEFAULT_MODELS, help="Random seed (weights, shuffling, validation speakers).")],
+    patience: Annotated[int, typer.Option(default_factory=_train_setting("patience"), show_default=DEFAULT_MODELS, help="Early stopping: epochs without a better validation loss.")],
+    specaugment: Annotated[bool, typer.Option("--specaugment/--no-specaugment", default_factory=_train_setting("specaugment"), show_default=DEFAULT_MODELS, help="Random time and coefficient masks on training batches.")],
+    mixup: Annotated[float, typer.Option(default_factory=_train_setting("mixup"), show_default=DEFAULT_MODELS, help="Mixup Beta(a, a) on training pairs; 0 is off (0.2 is typical).")],
+    label_smoothing: Annotated[float, typer.Option(default_factory=_train_setting("label_smoothing"), show_default=DEFAULT_MODELS, help="Label smoothing of the training targets (0.1 is typical).")],
+    speaker_norm: Annotated[bool, typer.Option("--speaker-norm/--no-speaker-norm", default_factory=_train_setting("speaker_norm"), show_default=DEFAULT_MODELS, help="Z-score each speaker's features with that speaker's own recordings (score then needs --speakers).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory (holdout, seed-random) or report folder (cv).")] = Path("models/my-model"),
     protocol: Annotated[str, typer.Option(help="holdout: one speaker fold is the test set; cv: every fold once (mean ± sd); seed-random: the origin's LEAKY row split, for comparison only.")] = "holdout",
     fold: Annotated[int, typer.Option(help="Test fold for holdout (1-6; RAVDESS uses the EmoBox actor folds).")] = 1,
-    model: Annotated[str, typer.Option(help="frames (the seed's blocks over time), seed (the origin's flat layout, ~20x slower), attn or cnn2d (compact, with attention pooling), pool (for encoder states: whisper_base).")] = "frames",
-    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping watches the validation speakers).")] = 20,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
-    learning_rate: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
-    val_speakers: Annotated[int, typer.Option(help="Validation speakers taken from the training speakers.")] = 2,
-    seed: Annotated[int, typer.Option(help="Random seed (weights, shuffling, validation speakers).")] = 0,
-    patience: Annotated[int, typer.Option(help="Early stopping: epochs without a better validation loss.")] = 5,
-    specaugment: Annotated[bool, typer.Option(help="Random time and coefficient masks on training batches.")] = False,
-    mixup: Annotated[float, typer.Option(help="Mixup Beta(a, a) on training pairs; 0 is off (0.2 is typical).")] = 0.0,
-    label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the training targets (0.1 is typical).")] = 0.0,
-    speaker_norm: Annotated[bool, typer.Option(help="Z-score each speaker's features with that speaker's own recordings (score then needs --speakers).")] = False,
     scheduler: Scheduler = None,
     workers: Workers = None,
     quiet: Quiet = False,
 ) -> None:
-    """Train the CNN from shards with an honest speaker split, and evaluate it on speakers it never heard."""
+    """Train a model from shards with an honest speaker split, and evaluate it on speakers it never heard.
+
+    With no options it trains the default model's configuration (model, epochs, patience, label smoothing, ...:
+    `ser-batch models` shows it); the seed's CNN is `--model frames`. The Python API (`TrainSettings`) keeps its
+    own defaults.
+    """
     from ser_batch.train import TrainSettings
     from ser_batch.train import train as run
 
@@ -254,6 +353,84 @@ def job(
         _fail(exc)
         return
     typer.echo(f"{spec}: test speakers UAR {r['uar']:.3f}, accuracy {r['accuracy']:.3f}, macro F1 {r['macro_f1']:.3f}")
+
+
+@app.command("models")
+def models_command(
+    folders: Annotated[Optional[list[Path]], typer.Argument(help="More folders of model directories (or model directories) to list beside the default model's folder (models/).", show_default=False)] = None,
+) -> None:
+    """List models: name, version, feature set, model, classes and the headline figure (UAR on unseen speakers)."""
+    from ser_batch.score import default_model
+
+    default = default_model()
+    roots = [default.parent, *(folders or [])]
+    for f in folders or []:
+        if not f.is_dir():
+            _fail(SerBatchError(f"{f} is not a folder; give a folder of model directories, or a model directory"))
+    dirs: dict[Path, Path] = {}
+    for root in roots:
+        for d in _model_dirs(root):
+            dirs.setdefault(d.resolve(), d)
+    if not dirs:
+        typer.echo(f"no model directories (with a config.json) in {', '.join(map(str, roots))}")
+        raise typer.Exit(1)
+    rows, notes = [], []
+    for real, d in dirs.items():
+        row, note = _model_row(d, is_default=real == default.resolve())
+        rows.append(row)
+        if note:
+            notes.append(f"{row[1]}: {note}")
+    header = ("", "name", "version", "features", "model", "classes", "UAR", "accuracy", "path")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        typer.echo("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
+    typer.echo("\n* the default model: score and predict use it, extract and train take their defaults from it. UAR and accuracy: the card's test speakers, never heard in training.")
+    for n in notes:
+        typer.secho(f"note: {n}", err=True, fg=typer.colors.YELLOW)
+
+
+def _model_dirs(root: Path) -> list[Path]:
+    """``root`` itself if it is a model directory, else its sub-folders that are."""
+    if (root / "config.json").is_file():
+        return [root]
+    if not root.is_dir():
+        return []
+    return sorted(d for d in root.iterdir() if d.is_dir() and (d / "config.json").is_file())
+
+
+def _model_row(d: Path, is_default: bool) -> tuple[tuple[str, ...], str | None]:
+    """One line of `ser-batch models` from a model directory's config.json and metrics.json, and any problem."""
+    import json
+
+    from ser_batch import modeldir
+
+    try:
+        config = json.loads((d / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        return ("*" if is_default else "", d.name, "?", "?", "?", "?", "?", "?", str(d)), f"{d / 'config.json'} cannot be read ({exc})"
+    try:
+        metrics = json.loads((d / "metrics.json").read_text())
+    except (OSError, ValueError):
+        metrics = {}
+    note = None
+    try:
+        modeldir.read_config(d)
+    except SerBatchError as exc:
+        note = f"not usable with this ser-batch: {exc}"
+    fs, m = config.get("features", {}), config.get("model", {})
+    classes = config.get("classes", [])
+    fig = lambda k: f"{metrics[k]:.3f}" if isinstance(metrics.get(k), (int, float)) else "-"  # noqa: E731
+    return (
+        "*" if is_default else "",
+        str(config.get("name", d.name)),
+        str(config.get("model_version", "?")),
+        f"{fs.get('name', '?')} v{fs.get('version', '?')}",
+        str(m.get("model", "?")) + (" +speaker-norm" if m.get("speaker_norm") is True else ""),
+        str(len(classes)) if len(classes) == 8 else f"{len(classes)}: {','.join(classes)}",
+        fig("uar"),
+        fig("accuracy"),
+        str(d),
+    ), note
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m ser_batch`

@@ -333,7 +333,7 @@ def test_relative_paths_work_when_workers_have_another_cwd(cluster: ExternalClus
     assert all(os.readlink(f"/proc/{w.pid}/cwd") != str(work) for w in cluster.workers)
     ser_batch = str(Path(sys.executable).with_name("ser-batch"))
     corpus = os.path.relpath(train_corpus, work)
-    r = subprocess.run([ser_batch, "extract", corpus, "--out", "features", "--files-per-shard", "3", "--scheduler", cluster.address, "-q"], cwd=work, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([ser_batch, "extract", corpus, "--out", "features", "--features", "seed", "--shifts", "0", "--files-per-shard", "3", "--scheduler", cluster.address, "-q"], cwd=work, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "files ok: 16, failed: 7; rows written: 64" in r.stdout, r.stdout
     assert_same_extract(work / "features", remote_extract)

@@ -206,7 +206,7 @@ def test_rerun_with_other_settings_is_refused(extracted: Extracted, tmp_path: Pa
 
 def test_cli_rerun_with_other_settings_exits_2(extracted: Extracted, tmp_path: Path) -> None:
     out = copy_out(extracted, tmp_path)
-    res = runner.invoke(app, ["extract", str(extracted.corpus), "--out", str(out), "--no-augment", "-q"])
+    res = runner.invoke(app, ["extract", str(extracted.corpus), "--out", str(out), "--features", "seed", "--no-augment", "-q"])
     assert res.exit_code == 2, res.output
     assert "error:" in res.stderr and "other settings" in res.stderr
 
@@ -341,7 +341,7 @@ def test_extract_shard_in_process_turns_failures_into_file_rows(
 def test_cli_extract_end_to_end_no_augment(synth_corpus: tuple[Path, list], extracted: Extracted, tmp_path: Path) -> None:
     root, files = synth_corpus
     out = tmp_path / "cli-out"
-    res = runner.invoke(app, ["extract", str(root), "--out", str(out), "--workers", "1", "-q", "--no-augment"])
+    res = runner.invoke(app, ["extract", str(root), "--out", str(out), "--features", "seed", "--workers", "1", "-q", "--no-augment"])
     assert res.exit_code == 0, res.output
     line = res.stdout.strip().splitlines()[0]
     assert re.fullmatch(
@@ -366,7 +366,7 @@ def test_cli_all_bad_corpus_exits_1(tmp_path: Path, dask_scheduler: str) -> None
     corpus = tmp_path / "bad_corpus"
     bad = bad_files(corpus / "Actor_09")
     out = tmp_path / "out"
-    res = runner.invoke(app, ["extract", str(corpus), "--out", str(out), "--scheduler", dask_scheduler, "-q"])
+    res = runner.invoke(app, ["extract", str(corpus), "--out", str(out), "--features", "seed", "--shifts", "0", "--scheduler", dask_scheduler, "-q"])
     assert res.exit_code == 1, res.output
     assert f"files ok: 0, failed: {len(bad)}; rows written: 0" in res.stdout
     assert "failures are listed in" in res.stdout
@@ -377,7 +377,7 @@ def test_cli_all_bad_corpus_exits_1(tmp_path: Path, dask_scheduler: str) -> None
 
 
 def test_cli_missing_corpus_exits_2(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["extract", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"), "-q"])
+    res = runner.invoke(app, ["extract", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"), "--features", "seed", "-q"])
     assert res.exit_code == 2
     assert "error:" in res.stderr and "nowhere" in res.stderr
 

@@ -255,7 +255,7 @@ def kill_on_failure(proc: subprocess.Popen) -> None:
 @pytest.mark.parametrize(("sig", "group"), [(signal.SIGINT, True), (signal.SIGTERM, False)], ids=["sigint-group", "sigterm"])
 def test_interrupted_extract_leaves_no_temporaries_and_resumes(sig: int, group: bool, corpus: Path, extract_reference: Path, tmp_path: Path) -> None:
     out = tmp_path / "features"
-    args = ["extract", str(corpus), "--out", str(out), "--workers", "1", "--files-per-shard", str(FILES_PER_SHARD), "--quiet"]
+    args = ["extract", str(corpus), "--out", str(out), "--features", "seed", "--shifts", "0", "--workers", "1", "--files-per-shard", str(FILES_PER_SHARD), "--quiet"]
     proc = start(args, tmp_path)
     try:
         wait_for(lambda: len(finished_files(out / "shards", "part-*.parquet")) >= 1, 120, "the first shard", lambda: proc.poll() is None)
