@@ -6,6 +6,7 @@ The Python API behind the CLI, for notebooks and programs::
     from ser_batch.train import train, fit     # shards -> model directory, speaker-independent figures
     from ser_batch.evaluate import evaluate    # model + shards -> report
     from ser_batch.score import score, predict # recordings -> emotion report; one signal -> emotion
+    from ser_batch.report import report        # emotion report (+ segments) -> one self-contained HTML page
 """
 
 import os as _os

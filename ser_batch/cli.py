@@ -355,6 +355,28 @@ def job(
     typer.echo(f"{spec}: test speakers UAR {r['uar']:.3f}, accuracy {r['accuracy']:.3f}, macro F1 {r['macro_f1']:.3f}")
 
 
+@app.command("report")
+def report_command(
+    report_file: Annotated[Path, typer.Argument(metavar="REPORT", help="What `ser-batch score --out` wrote: a .parquet or .csv file, or a folder of .parquet parts.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML page to write (one self-contained file: plots embedded, nothing loaded from the net).")] = Path("report.html"),
+    segments: Annotated[Optional[Path], typer.Option("--segments", help="What `ser-batch score --segments` wrote: per-window timelines of a few recordings.")] = None,
+    recordings: Annotated[int, typer.Option("--recordings", "-n", help="Timelines to draw: a third the most confident, a third the most angry, the rest at random.")] = 6,  # report.RECORDINGS (a test checks)
+    group_by: Annotated[Optional[str], typer.Option("--group-by", help="Break the emotion mix down by this report column (e.g. speaker) instead of by date.")] = None,
+    date_pattern: Annotated[Optional[str], typer.Option("--date-pattern", help="Regex that finds a recording's date in its path: named groups year, month[, day], or a group named date, or the whole match. Default: YYYY-MM-DD, YYYY_MM_DD, YYYY/MM/DD or YYYYMMDD anywhere in the path.")] = None,
+    models_dir: Annotated[Optional[Path], typer.Option("--models", help="Folder of model directories where the report's model card is looked up; default: the default model's folder (models/).")] = None,
+    title: Annotated[Optional[str], typer.Option(help="Title of the page; default: the report's file name.")] = None,
+) -> None:
+    """Make one self-contained HTML page of a score report: emotion mix, over time, confidence, timelines, errors, model."""
+    from ser_batch.report import report as run
+
+    try:
+        r = run(report_file, out, segments=segments, recordings=recordings, group_by=group_by, date_pattern=date_pattern, models_dir=models_dir, title=title)
+    except SerBatchError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"{r.rows:,} recordings ({r.ok:,} ok, {r.errors:,} errors), {r.timelines} timelines -> {r.out} ({r.bytes / 1000:,.0f} kB, {r.seconds:.1f} s)")
+
+
 @app.command("models")
 def models_command(
     folders: Annotated[Optional[list[Path]], typer.Argument(help="More folders of model directories (or model directories) to list beside the default model's folder (models/).", show_default=False)] = None,
