@@ -1,7 +1,16 @@
 """Time `ser-batch score` on long recordings built from corpus clips, and watch each worker's peak memory.
 
+    python benchmarks/score.py --suite [--hours 0.5] [--workers N]     # the table in the README, one run
     python benchmarks/score.py [--hours 2.0] [--minutes-per-recording 30] [--workers N] [--corpus DIR]
     python benchmarks/score.py --lengths [--length-minutes 10 40 160] [--workers N]
+
+--suite measures, on one cluster in one run: the encoder's own throughput (3 s blocks of speech through
+``encoder.encode`` in every worker at once: the limit), then ``score`` with the default model on dense speech (clips
+with 0.3-1.5 s pauses) and on call-like audio (the same with long pauses of faint noise, about 40 % of the time,
+below the silence gate), and the speaker-normalised model on dense speech; each as x real time and as a share of
+the limit. Then a per-stage profile of one worker's work on a dense recording (decode and resample, silence gate,
+front end, encoder, classifier), in one process, against the same audio through ``score`` (the rest is Dask
+scheduling, I/O and merging).
 
 Recordings are made by concatenating random clips of the corpus (default ../shared/data/ravdess-speech) with random
 0.3-1.5 s pauses, written as 16 kHz FLAC to a temporary folder one clip at a time (the builder never holds a whole
@@ -60,6 +69,134 @@ def build_recording(path: Path, clips: list[str], seconds: float, rng: random.Ra
                 out.write(block)
                 written += block.size
     return written / SR
+
+
+def build_call(path: Path, clips: list[str], seconds: float, rng: random.Random, silence: float = 0.4) -> float:
+    """Like ``build_recording``, with long pauses (4-20 s of noise at -75 dBFS, under the silence gate) taking about
+    ``silence`` of the length, as on hold or while the other side talks."""
+    from ser_batch import audio
+
+    target = int(round(seconds * SR))
+    written = 0
+    speech = 0
+    with sf.SoundFile(path, "w", samplerate=SR, channels=1, format="FLAC", subtype="PCM_16") as out:
+        while written < target:
+            if written and speech / written > 1 - silence:
+                pause = (10 ** (-75 / 20) * np.sqrt(2) * np.random.default_rng(written).standard_normal(int(rng.uniform(4, 20) * SR))).astype(np.float32)
+                block = pause[: target - written]
+            else:
+                y, sr = sf.read(rng.choice(clips), dtype="float32", always_2d=True)
+                y = audio.resample(audio.to_mono(y), sr, SR)
+                block = np.concatenate([y, np.zeros(int(rng.uniform(0.3, 1.5) * SR), np.float32)])[: target - written]
+                speech += block.size
+            out.write(block)
+            written += block.size
+    return written / SR
+
+
+def _encoder_rate(clips: list[str], seconds: float) -> float:
+    """Audio seconds per second through ``encoder.encode`` of 3 s blocks of speech, in this process."""
+    from ser_batch import audio, encoder
+
+    ys = [audio.resample(audio.to_mono(sf.read(c, dtype="float32", always_2d=True)[0]), sf.info(c).samplerate, SR) for c in clips[:40]]
+    y = np.concatenate(ys)
+    blocks = y[: len(y) // 48000 * 48000].reshape(-1, 48000)
+    encoder.encode(blocks[:2], SR)
+    done, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        encoder.encode(blocks[done % len(blocks)][None], SR)
+        done += 1
+    return done * 3.0 / (time.perf_counter() - t0)
+
+
+def profile_stages(model: Path, recording: Path) -> dict[str, float]:
+    """Seconds per stage of scoring one recording in this process, as a worker does it, stage by stage."""
+    from ser_batch import encoder, features, pieces, windows
+    from ser_batch import score as S
+
+    md = S._load_model(str(model))
+    fs = md.features
+    times = dict.fromkeys(("decode + resample", "silence gate", "front end (log-mel)", "encoder", "classifier", "windows + pooling"), 0.0)
+    real_mel, real_encode, real_gate = encoder.log_mel, encoder.encode, features.gate
+
+    def timed(name, fn):  # type: ignore[no-untyped-def]
+        def wrapper(*a, **k):  # type: ignore[no-untyped-def]
+            t = time.perf_counter()
+            out = fn(*a, **k)
+            times[name] += time.perf_counter() - t
+            return out
+        return wrapper
+
+    encoder.log_mel = timed("front end (log-mel)", real_mel)
+    features.gate = timed("silence gate", real_gate)
+    predict = md.predict_proba
+    md.predict_proba = timed("classifier", predict)
+    try:
+        info = sf.info(str(recording))
+        t_all = time.perf_counter()
+        read = timed("decode + resample", S.file_reader(str(recording), SR))
+        for pc in S.plan_pieces(str(recording), info.duration, fs.duration_s, S.ScoreSettings()):
+            t = time.perf_counter()
+            pf = pieces.piece_frames(fs, read, pc, S.ScoreSettings().hop_s, windows.SILENCE_DB)
+            times["encoder"] += time.perf_counter() - t
+            S.classify(md, pf, None, S.ScoreSettings().batch_windows)
+        total = time.perf_counter() - t_all
+    finally:
+        encoder.log_mel, features.gate, md.predict_proba = real_mel, real_gate, predict
+    times["encoder"] -= times["decode + resample"] + times["silence gate"] + times["front end (log-mel)"]
+    times["windows + pooling"] = total - sum(v for k, v in times.items() if k != "windows + pooling")
+    times["total"] = total
+    times["audio s"] = info.duration
+    return times
+
+
+def run_suite(args: argparse.Namespace, clips: list[str], tmp: Path) -> None:
+    """The README's table: limit, dense, call-like, speaker-normalised, and where a worker's time goes."""
+    from ser_batch.score import score
+
+    minutes = min(args.minutes_per_recording, args.hours * 60)
+    n = max(1, int(round(args.hours * 60 / minutes)))
+    rng = random.Random(args.seed)
+    sets: dict[str, list[Path]] = {"dense": [], "call": []}
+    for i in range(n):
+        sets["dense"].append(tmp / f"dense-{i}.flac")
+        build_recording(sets["dense"][-1], clips, minutes * 60, rng)
+        sets["call"].append(tmp / f"call-{i}.flac")
+        build_call(sets["call"][-1], clips, minutes * 60, rng)
+    norm_model = REPO / "models" / "ser-speaker-norm"
+    cluster, client = make_cluster(args.workers)
+    rows = []
+    try:
+        warm_up(client, cluster.scheduler_address, args.model, clips, tmp)
+        warm_up(client, cluster.scheduler_address, norm_model, clips, tmp)
+        limit = sum(client.run(_encoder_rate, clips, 20.0).values())
+        for label, model, files in (
+            ("default, dense speech", args.model, sets["dense"]),
+            ("default, call-like (40 % long pauses)", args.model, sets["call"]),
+            ("speaker-normalised, dense speech", norm_model, sets["dense"]),
+        ):
+            t0 = time.perf_counter()
+            res = score([str(f) for f in files], tmp / f"{len(rows)}.parquet", model=model, scheduler=cluster.scheduler_address, progress=False,
+                        speakers="recording" if model == norm_model else None)  # fmt: skip
+            wall = time.perf_counter() - t0
+            rows.append((label, res.audio_hours, wall, res.audio_hours * 3600 / wall))
+        rss = peak_rss_mib(client)
+    finally:
+        client.close()
+        cluster.close()
+    print(f"\n{args.workers} workers on {os.cpu_count()} cores; {n} recordings of {minutes:g} min per set; models {args.model.name}, {norm_model.name}")
+    print(f"encoder alone (3 s blocks of speech, one per call, every worker at once): {limit:.1f}x real time = the limit\n")
+    print(f"{'run':<40}{'audio h':>9}{'wall s':>9}{'x real time':>13}{'of the limit':>14}")
+    for label, hours, wall, x in rows:
+        print(f"{label:<40}{hours:>9.2f}{wall:>9.1f}{x:>13.1f}{x / limit:>13.0%}")
+    print(f"peak RSS per worker: {max(rss.values()):.0f} MiB")
+    prof = profile_stages(args.model, sets["dense"][0])
+    audio_s, total = prof.pop("audio s"), prof.pop("total")
+    print(f"\nwhere one worker's time goes (one {audio_s / 60:.0f} min dense recording in one process, {audio_s / total:.1f}x real time):")
+    for k, v in prof.items():
+        print(f"  {k:<24}{v:>8.1f} s {v / total:>6.0%}")
+    dense_x = rows[0][3] / args.workers
+    print(f"  through score, per worker: {dense_x:.1f}x real time; the difference is Dask scheduling, I/O and merging")
 
 
 def peak_rss_mib(client) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -183,6 +320,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: one per core)")
     ap.add_argument("--corpus", type=Path, default=REPO.parent / "shared" / "data" / "ravdess-speech", help="folder of clips")
     ap.add_argument("--model", type=Path, default=None, help="model directory (default: the shipped models/ser-default)")
+    ap.add_argument("--suite", action="store_true", help="the README's table: encoder limit, dense, call-like, speaker-normalised, stages")
     ap.add_argument("--lengths", action="store_true", help="compare peak worker memory over recordings of several lengths")
     ap.add_argument("--length-minutes", type=float, nargs="+", default=[10.0, 40.0, 160.0], help="lengths for --lengths")
     ap.add_argument("--seed", type=int, default=0, help="seed of the clip order and pauses")
@@ -200,7 +338,7 @@ def main() -> None:
     clips = clip_paths(args.corpus)
     tmp = Path(tempfile.mkdtemp(prefix="ser-score-bench-", dir=args.tmp))
     try:
-        (run_lengths if args.lengths else run_throughput)(args, clips, tmp)
+        (run_suite if args.suite else run_lengths if args.lengths else run_throughput)(args, clips, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ser_batch.errors import SerBatchError
+from ser_batch.windows import SCORE_HOP_S, SILENCE_DB, TRAIN_HOP_S
 
 app = typer.Typer(
     name="ser-batch",
@@ -125,8 +126,9 @@ Scheduler = Annotated[
     typer.Option("--scheduler", help="Address of a running Dask scheduler (tcp://HOST:PORT); default: a local cluster."),
 ]
 Workers = Annotated[
-    Optional[int], typer.Option("--workers", help="Worker processes of the local cluster; default: one per core.")
+    Optional[int], typer.Option("--workers", help="Worker processes of the local cluster; default: one per usable CPU (affinity and cgroup quota), at most one per 2 GB of memory.")
 ]
+Device = Annotated[str, typer.Option(help="Where workers run the Whisper encoder: auto (a GPU where the worker has one), cpu or cuda.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or chatter; summaries only.")]
 
 
@@ -152,6 +154,8 @@ def extract(
     offset: Annotated[Optional[float], typer.Option(help="Start of the analysis window in seconds (seed: 0.6, logmel*: 0.5).")] = None,
     duration: Annotated[Optional[float], typer.Option(help="Length of the analysis window in seconds (seed: 2.5, logmel*: 3.0).")] = None,
     files_per_shard: Annotated[Optional[int], typer.Option(help="Files per task and shard (x4 rows with augmentation); default 64.")] = None,
+    window_hop: Annotated[float, typer.Option(help="whisper_base: a training window every this many seconds of each whole recording, as score slides them.")] = TRAIN_HOP_S,
+    device: Device = "auto",
     scheduler: Scheduler = None,
     workers: Workers = None,
     quiet: Quiet = False,
@@ -162,7 +166,7 @@ def extract(
     `--features seed --shifts 0`.
     """
     from ser_batch.augment import AugmentSettings
-    from ser_batch.extract import FILES_PER_SHARD
+    from ser_batch.extract import FILES_PER_SHARD, WindowSettings
     from ser_batch.extract import extract as run
     from ser_batch.features import FeatureSettings
 
@@ -172,7 +176,7 @@ def extract(
             corpus_dirs, out, corpus=corpus, feature_settings=fs,
             augment_settings=AugmentSettings(seed=seed, shifts=shifts) if augment else None,
             files_per_shard=FILES_PER_SHARD if files_per_shard is None else files_per_shard,
-            scheduler=scheduler, workers=workers,
+            window_settings=WindowSettings(hop_s=window_hop), scheduler=scheduler, workers=workers, device=device,
             progress=not quiet, echo=_echo(quiet),
         )  # fmt: skip
     except SerBatchError as exc:
@@ -270,12 +274,13 @@ ModelOpt = Annotated[Optional[Path], typer.Option("--model", "-m", help="Model d
 
 @app.command()
 def score(
-    inputs: Annotated[list[Path], typer.Argument(help="Folders (searched recursively) or audio files of any length.", show_default=False)],
+    inputs: Annotated[list[Path], typer.Argument(help="Folders (searched recursively), audio files of any length, or lists of paths (.txt/.lst one a line, .csv or .parquet with a path column).", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report, one row per recording: .parquet or .csv.")] = Path("report.parquet"),
     segments: Annotated[Optional[Path], typer.Option("--segments", help="Also write one row per window to this .parquet.")] = None,
     model: ModelOpt = None,
-    hop: Annotated[float, typer.Option(help="Seconds between window starts (windows are the model's 2.5 s).")] = 1.25,
-    silence_db: Annotated[float, typer.Option(help="Windows whose loud frames stay below this dBFS are silence.")] = -60.0,
+    hop: Annotated[float, typer.Option(help="Seconds between window starts (the shipped models' windows are 3 s; a multiple of 0.1 s for whisper_base, where a small hop costs no encoding).")] = SCORE_HOP_S,
+    silence_db: Annotated[float, typer.Option(help="Windows whose loud frames stay below this dBFS are silence (never encoded).")] = SILENCE_DB,
+    device: Device = "auto",
     max_hours: Annotated[float, typer.Option(help="Longer recordings are refused as oversized.")] = 48.0,
     speakers: Annotated[Optional[str], typer.Option(help="Speaker-normalised models only: who speaks in each recording. 'layout' (default: the speaker a known corpus layout names, else the recording), 'recording' (each its own), or a CSV path,speaker.")] = None,
     scheduler: Scheduler = None,
@@ -289,7 +294,7 @@ def score(
 
     try:
         settings = ScoreSettings(hop_s=hop, silence_db=silence_db, max_duration_s=max_hours * 3600)
-        r = run(inputs, out, model=model, segments=segments, settings=settings, scheduler=scheduler, workers=workers, speakers=speakers, progress=not quiet, echo=_echo(quiet))
+        r = run(inputs, out, model=model, segments=segments, settings=settings, scheduler=scheduler, workers=workers, speakers=speakers, device=device, progress=not quiet, echo=_echo(quiet))
     except SerBatchError as exc:
         _fail(exc)
         return

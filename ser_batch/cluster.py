@@ -276,4 +276,6 @@ def follow(
 def _bar(total: float, unit: str, show: bool) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, unit=unit, disable=not show, file=sys.stderr, dynamic_ncols=True, unit_scale=True)
+    # the summary's own unit and figures (e.g. 1.48 h audio), never tqdm's inverted rates such as "920s/h audio"
+    fmt = "{l_bar}{bar}| {n:.2f}/{total:.2f} " + unit + " [{elapsed}<{remaining}]" if isinstance(total, float) else None
+    return tqdm(total=total, unit=unit, disable=not show, file=sys.stderr, dynamic_ncols=True, bar_format=fmt)

@@ -54,7 +54,7 @@ def default_model() -> Path:
 class ScoreSettings:
     """How recordings are windowed and judged."""
 
-    hop_s: float = 0.5  # a multiple of the whisper_base frame (0.1 s); the training windows' hop too
+    hop_s: float = windows.SCORE_HOP_S
     silence_db: float = windows.SILENCE_DB
     chunk_s: float = 600.0  # a longer recording is split into chunks of this length, scored by separate tasks
     task_s: float = 900.0  # audio seconds per task
@@ -491,6 +491,7 @@ def speakers_of(files: Sequence[str], speakers: str) -> dict[str, str]:
     ``path,speaker`` (paths relative to the CSV's folder or absolute; unlisted files are their own speaker).
     """
     from ser_batch import corpora
+    from ser_batch.corpora.generic import UNKNOWN_SPEAKER
     from ser_batch.errors import CorpusError
 
     own = {f: f"recording:{f}" for f in files}
@@ -502,7 +503,7 @@ def speakers_of(files: Sequence[str], speakers: str) -> dict[str, str]:
                 spk = corpora.parse(Path(f)).speaker
             except CorpusError:
                 continue
-            if spk:
+            if spk and spk != UNKNOWN_SPEAKER:  # a folder-per-label layout names no speaker: each recording is its own
                 own[f] = spk
         return own
     table = Path(speakers)
@@ -587,7 +588,8 @@ def score(
     frame-grid model that is one encoder pass: each task's frames are kept until the statistics are known.
     ``device`` (auto, cpu, cuda) is where each worker runs the encoder; auto takes a GPU where the worker has one.
     """
-    from ser_batch import corpora, modeldir
+    from ser_batch import modeldir
+    from ser_batch.inputs import iter_paths
 
     t0 = time.perf_counter()
     say = echo or (lambda _m: None)
@@ -600,17 +602,9 @@ def score(
     normalised = config["model"].get("speaker_norm") is True
     if speakers is not None and not normalised:
         raise ConfigError(f"--speakers applies to speaker-normalised models; {model_dir} is not one")
-    files: list[str] = []
     errors: dict[str, str] = {}
-    for root in inputs:
-        r = os.fspath(root)
-        if os.path.isdir(r):  # absolute, like single files: workers may run elsewhere, and no file twice
-            files.extend(corpora.walk_audio(os.path.abspath(r), lambda p, why: errors.__setitem__(p, why)))
-        elif os.path.exists(r) or os.path.islink(r):
-            files.append(os.path.abspath(r))
-        else:
-            raise ConfigError(f"{r} does not exist")
-    files = sorted(set(files))
+    # folders, audio files and lists of paths (inputs.iter_paths); absolute: workers may run elsewhere; no file twice
+    files = sorted(set(iter_paths(inputs, lambda p, why: errors.__setitem__(p, why))))
     pieces: list[Piece] = []
     durations: dict[str, float] = {}
     for f in files:

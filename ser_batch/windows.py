@@ -24,6 +24,10 @@ SILENCE_DB = -60.0
 TRAIN_HOP_S = 0.5
 """Hop between the training windows ``extract`` cuts from each recording of a frame-grid feature set."""
 
+SCORE_HOP_S = 0.5
+"""``score``'s default hop: with the frame grid a smaller hop costs pooling, not encoding (see the README for the
+accuracy that chose it)."""
+
 
 def starts(duration_s: float, window_s: float, hop_s: float) -> np.ndarray:
     """Start times (s) covering [0, duration): every ``hop_s``; the last window may run past the end (zero-padded)."""

@@ -145,3 +145,11 @@ def test_a_hop_off_the_frame_grid_is_refused_before_any_work(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match="--hop 1.25 s"):
         S.score([tmp_path / "a.wav"], tmp_path / "r.parquet", model=model, settings=S.ScoreSettings(hop_s=1.25), progress=False)
     assert json.loads((model / "config.json").read_text())["features"]["version"] == 3
+
+
+def test_layout_speakers_of_a_folder_per_label_corpus_are_the_recordings(tmp_path: Path) -> None:
+    """A folder-per-label layout names no speaker: each recording is its own, never one speaker for the folder."""
+    files = [str(tmp_path / "angry" / "a.wav"), str(tmp_path / "angry" / "b.wav"), "/x/Actor_01/03-01-05-01-01-01-01.wav"]
+    spk = S.speakers_of(files, "layout")
+    assert spk[files[0]] != spk[files[1]] and spk[files[0]] == f"recording:{files[0]}"
+    assert spk[files[2]] == "ravdess:1"

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from ser_batch.errors import AudioError
 from ser_batch.features import FeatureSettings
 from ser_batch.labels import EMOTIONS
-from ser_batch.score import Prediction, predict, predict_file, window_starts
+from ser_batch.score import Prediction, ScoreSettings, predict, predict_file, window_starts
 
 FS = FeatureSettings()
 SHIPPED = REPO / "models" / "ser-default"
@@ -46,7 +46,7 @@ def check(p: Prediction, duration_s: float) -> None:
     assert sum(p.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
     assert all(0 <= v <= 1 for v in p.probabilities.values())
     assert p.confidence == pytest.approx(max(p.probabilities.values())) and p.probabilities[p.emotion] == p.confidence
-    assert p.windows == len(window_starts(duration_s, FS.duration_s, 1.25))
+    assert p.windows == len(window_starts(duration_s, FS.duration_s, ScoreSettings().hop_s))
     assert 1 <= p.speech_windows <= p.windows
 
 
@@ -148,7 +148,7 @@ def test_cli_predict_json(tiny: Path, files: dict[str, Path]) -> None:
     assert good["emotion"] in EMOTIONS and set(good["probabilities"]) == set(EMOTIONS)
     assert sum(good["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     assert good["confidence"] == pytest.approx(good["probabilities"][good["emotion"]])
-    assert good["windows"] == 3 and 1 <= good["speech_windows"] <= 3
+    assert good["windows"] == 6 and 1 <= good["speech_windows"] <= 6  # 3 s at the 0.5 s hop
     assert bad["status"] == "error" and "not readable audio" in bad["error"]
 
 
