@@ -282,14 +282,14 @@ def test_extract_file_rows_and_features(synth_corpus: tuple[Path, list]) -> None
     _, files = synth_corpus
     f = files[3]
     fs = FeatureSettings()
-    rows, x, info = extract_file(_task(f.path), fs, AugmentSettings())
+    rows, x, info, _moments = extract_file(_task(f.path), fs, AugmentSettings())
     assert [r["augmentation"] for r in rows] == KINDS
     assert x.shape == (4, *fs.shape) and x.dtype == np.float32
     assert info.sample_rate == f.sample_rate and info.channels == f.channels
-    rows1, x1, _ = extract_file(_task(f.path), fs, None)
+    rows1, x1, _, _ = extract_file(_task(f.path), fs, None)
     assert [r["augmentation"] for r in rows1] == ["none"]
     np.testing.assert_allclose(x1[0], x[0], rtol=1e-5, atol=1e-4)  # the original does not depend on the copies
-    rows2, _, _ = extract_file(_task(f.path), fs, AugmentSettings(kinds=("pitch",)))
+    rows2, _, _, _ = extract_file(_task(f.path), fs, AugmentSettings(kinds=("pitch",)))
     assert [r["augmentation"] for r in rows2] == ["none", "pitch"]
 
 
@@ -300,7 +300,7 @@ def test_extract_file_shifted_windows_read_the_recording_elsewhere(synth_corpus:
     f = files[3]
     fs = FeatureSettings()
     aug = AugmentSettings(kinds=(), shifts=2)
-    rows, x, info = extract_file(_task(f.path), fs, aug)
+    rows, x, info, _ = extract_file(_task(f.path), fs, aug)
     assert [r["augmentation"] for r in rows] == ["none", "shift", "shift"]
     offsets = shift_offsets(info.duration_s, fs.duration_s, aug, _task(f.path).recording_id)
     assert [r["aug_param"] for r in rows[1:]] == offsets
