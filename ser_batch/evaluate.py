@@ -80,16 +80,35 @@ def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
-def fit_temperature(proba: np.ndarray, y_true: np.ndarray) -> float:
-    """The temperature minimising negative log-likelihood on held-out (validation) rows."""
+def fit_temperature(proba: np.ndarray, y_true: np.ndarray, recording: np.ndarray | None = None) -> float:
+    """The temperature minimising negative log-likelihood on held-out rows (never the rows it is judged on).
+
+    With ``recording`` the likelihood is that of each recording's mean over its temperature-scaled windows, the
+    probabilities ``score`` reports for a recording; without it, that of each row.
+    """
     from scipy.optimize import minimize_scalar
 
     def nll(log_t: float) -> float:
-        p = apply_temperature(proba, float(np.exp(log_t)))
-        return float(-np.log(np.clip(p[np.arange(len(y_true)), y_true], 1e-12, 1.0)).mean())
+        p, y = apply_temperature(proba, float(np.exp(log_t))), np.asarray(y_true)
+        if recording is not None:
+            p, y = per_recording(p, y, recording)
+        return float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1.0)).mean())
 
     res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
     return float(np.exp(res.x))
+
+
+def restrict(proba: np.ndarray, y: np.ndarray, classes: Sequence[str], keep: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Rows whose label is in ``keep``, judged among ``keep``'s classes only: the probabilities of those classes
+    renormalised, labels re-indexed. What a model scores on a corpus with fewer labels (or a 4-class figure).
+    Returns (proba, y, kept classes in the model's order)."""
+    kept = [c for c in classes if c in set(keep)]
+    idx = [list(classes).index(c) for c in kept]
+    new_index = {old: i for i, old in enumerate(idx)}
+    rows = np.isin(np.asarray(y), idx)
+    p = np.asarray(proba, np.float64)[rows][:, idx]
+    p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
+    return p, np.array([new_index[int(v)] for v in np.asarray(y)[rows]], int), kept
 
 
 def plot_confusion(cm: Sequence[Sequence[int]], classes: Sequence[str], path: Path, title: str) -> None:

@@ -279,7 +279,11 @@ def write_model_card(path: str | os.PathLike[str], corpora: list[str], extra: st
         f"- Model: `{config['model'].get('model', '?')}`; training settings: `{json.dumps(config['model'], sort_keys=True)}`.",
         f"- Augmentation (training rows only): `{json.dumps(config.get('augment'), sort_keys=True)}`.",
         f"- Protocol: {config.get('protocol_note', config['protocol'])}",
-        f"- Temperature (calibration, fitted on validation speakers): {config.get('temperature', 1.0):.3f}.",
+        (
+            "- Calibration: none; the probabilities are the model's own (a temperature fitted on the validation speakers made test calibration worse)."
+            if config["model"].get("calibration") == "none"
+            else f"- Temperature (calibration, fitted on validation speakers): {config.get('temperature', 1.0):.3f}."
+        ),
         "",
     ]
     if config["model"].get("speaker_norm") is True:

@@ -40,8 +40,13 @@ class Seeds:
         return keras.initializers.GlorotUniform(seed=self())
 
 
-def build(name: str, n_frames: int, n_coeffs: int, n_classes: int, learning_rate: float = 1e-3, label_smoothing: float = 0.0, seed: int = 0):  # type: ignore[no-untyped-def]
-    """Build and compile the named model; ``seed`` fixes its initial weights and dropout masks."""
+def build(name: str, n_frames: int, n_coeffs: int, n_classes: int, learning_rate: float = 1e-3, label_smoothing: float = 0.0, seed: int = 0, loss: Callable | None = None):  # type: ignore[no-untyped-def]
+    """Build and compile the named model; ``seed`` fixes its initial weights and dropout masks.
+
+    ``loss``: a training-time loss in place of categorical cross-entropy (``train.masked_crossentropy``, which then
+    does its own label smoothing). The model is the same softmax either way, and model dirs save it uncompiled, so a
+    saved model never needs the loss to load.
+    """
     import keras
 
     builders: dict[str, Callable[[int, int, int, Seeds], keras.Model]] = {"seed": _seed, "frames": _frames, "attn": _attn, "cnn2d": _cnn2d, "pool": _pool}
@@ -50,7 +55,7 @@ def build(name: str, n_frames: int, n_coeffs: int, n_classes: int, learning_rate
     model = builders[name](n_frames, n_coeffs, n_classes, Seeds(seed))
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+        loss=loss if loss is not None else keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
         metrics=["accuracy"],
     )
     return model

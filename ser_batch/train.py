@@ -1,8 +1,18 @@
 """The train job: shards -> speaker split -> Keras model -> evaluation on speakers it never heard.
 
-Each model fit is a Dask task (one for ``holdout``, one per fold for ``cv``), which reads the shards itself.
-The scaler and class weights come from training rows only; early stopping, the learning-rate schedule and the
-checkpoint watch the validation speakers; the test speakers are touched once, after training, to report.
+Each model fit is a Dask task (one for ``holdout`` and ``loco``, one per fold for ``cv``), which reads the shards
+itself. The scaler and class weights come from training rows only; early stopping, the learning-rate schedule and
+the checkpoint watch the validation speakers; the test speakers are touched once, after training, to report.
+
+Several corpora, several label sets. A corpus teaches only the labels it has (``label_mask``): each row's loss is
+the cross-entropy of the model's probabilities renormalised over the labels its corpus has
+(``ser_batch.corpora.CORPORA[corpus].labels``; an unknown corpus or ``None``, the generic layout, allows all
+classes). That is the softmax with the logits of the other classes set to -inf, the usual partial-label loss: a
+TESS clip (no ``calm``) never pushes ``calm`` down, and a TurEV-DB clip (no ``neutral``) never pushes ``neutral``
+down, while within its own labels it teaches as before. The mask travels in the targets (-1 for a label the row's
+corpus lacks), the loss is only given at training time, and the saved model is the same softmax over all classes.
+Each corpus gets an equal share of the training loss (``corpus_balance``), so TESS's 2800 clips of 2 speakers do
+not outweigh RAVDESS's 24 actors; with class weights, classes are balanced within each corpus.
 """
 
 from __future__ import annotations
@@ -30,6 +40,9 @@ from ser_batch.labels import EMOTIONS
 from ser_batch.modeldir import Scaler
 from ser_batch.shards import write_json_atomic
 
+CORPUS_BALANCE = ("equal", "sqrt", "none")
+CALIBRATION = ("none", "val")
+
 
 @dataclass(frozen=True)
 class TrainSettings:
@@ -51,6 +64,15 @@ class TrainSettings:
     time_mask: int = 20  # frames, at most, per mask
     coeff_mask: int = 8  # coefficients, at most, per mask
     speaker_norm: bool = False  # z-score each speaker's features with that speaker's own (unlabelled) recordings
+    label_mask: bool = True  # each row's loss over the labels its corpus has only (module docstring)
+    corpus_balance: str = "equal"  # equal | sqrt | none: each corpus's share of the training loss (row_weights)
+    calibration: str = "none"  # none | val: a temperature fitted on the validation speakers (it made test ECE worse)
+
+    def __post_init__(self) -> None:
+        if self.corpus_balance not in CORPUS_BALANCE:
+            raise ConfigError(f"corpus_balance must be one of {', '.join(CORPUS_BALANCE)}, got {self.corpus_balance!r}")
+        if self.calibration not in CALIBRATION:
+            raise ConfigError(f"calibration must be one of {', '.join(CALIBRATION)}, got {self.calibration!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,6 +160,93 @@ def speaker_norm(data: Data) -> Norm:
     return codes, mean, std
 
 
+def label_masks(corpora: np.ndarray, y: np.ndarray, classes: Sequence[str], enabled: bool = True) -> np.ndarray:
+    """(rows, classes) bool: the classes each row may teach, i.e. the labels its corpus has.
+
+    From ``CORPORA[corpus].labels``; a corpus that is unknown here or declares ``None`` (generic folders and
+    manifests: any label may be missing or present) allows every class. A row's own label is always allowed.
+    ``enabled=False`` allows every class for every row (the plain cross-entropy).
+    """
+    from ser_batch.corpora import CORPORA
+
+    allowed = np.ones((len(y), len(classes)), bool)
+    if enabled:
+        for name in pd.unique(corpora):
+            corpus = CORPORA.get(str(name))
+            if corpus is not None and corpus.labels is not None:
+                allowed[corpora == name] = np.isin(list(classes), sorted(corpus.labels))
+        known = y >= 0
+        allowed[np.flatnonzero(known), y[known]] = True
+    return allowed
+
+
+def encode_targets(y: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Targets the masked loss reads: one-hot over the allowed classes, -1 where the row's corpus lacks the class."""
+    t = np.zeros(allowed.shape, np.float32)
+    known = y >= 0
+    t[np.flatnonzero(known), y[known]] = 1.0
+    t[~allowed] = -1.0
+    return t
+
+
+def masked_crossentropy(label_smoothing: float = 0.0) -> Callable[[Any, Any], Any]:
+    """Cross-entropy over each row's allowed classes (targets from ``encode_targets``; -1 marks a disallowed class).
+
+    The model's probabilities are renormalised over the allowed classes: log p_i - log sum_allowed p_j, which is
+    the log-softmax of the logits with the disallowed ones set to -inf, so a disallowed class's logit does not
+    change the loss or its gradient. Label smoothing spreads its mass over the allowed classes only. Probabilities
+    are clipped at Keras's epsilon as the built-in loss does; with every class allowed this is that loss.
+    """
+    import keras
+    from keras import ops
+
+    eps = keras.config.epsilon()
+
+    def masked_categorical_crossentropy(y_true: Any, y_pred: Any) -> Any:
+        allowed = ops.cast(ops.greater_equal(y_true, 0.0), y_pred.dtype)
+        target = ops.maximum(y_true, 0.0)
+        if label_smoothing:
+            n = ops.maximum(ops.sum(allowed, axis=-1, keepdims=True), 1.0)
+            target = target * (1.0 - label_smoothing) + allowed * (label_smoothing / n)
+        p = ops.clip(y_pred, eps, 1.0)
+        log_norm = ops.log(ops.sum(p * allowed, axis=-1, keepdims=True))
+        return -ops.sum(target * allowed * (ops.log(p) - log_norm), axis=-1)
+
+    return masked_categorical_crossentropy
+
+
+def row_weights(y: np.ndarray, corpora: np.ndarray, n_classes: int, class_weights: bool = True, balance: str = "equal") -> np.ndarray:
+    """Sample weights of training rows, mean 1 (the loss keeps its scale).
+
+    ``balance``: ``equal`` gives every corpus the same total weight (a corpus is a domain: language, speakers,
+    microphones; none should dominate because it has more clips), ``sqrt`` a total in proportion to the square root
+    of its rows (a middle way), ``none`` leaves rows as they are. With ``class_weights`` each class present in a
+    corpus gets an equal share of that corpus's total (classes balanced within each corpus); with ``none`` classes
+    are balanced over all rows, as before corpora were balanced. One corpus: every choice gives the same weights,
+    n / (classes x rows of the class).
+    """
+    if balance not in CORPUS_BALANCE:
+        raise ConfigError(f"corpus_balance must be one of {', '.join(CORPUS_BALANCE)}, got {balance!r}")
+    n = len(y)
+    w = np.ones(n, np.float64)
+    if n == 0:
+        return w.astype(np.float32)
+    if balance == "none":
+        if class_weights:
+            counts = np.bincount(y, minlength=n_classes)
+            w = n / (n_classes * np.maximum(counts[y], 1))
+    else:
+        for name in pd.unique(corpora):
+            rows = corpora == name
+            total = 1.0 if balance == "equal" else float(np.sqrt(rows.sum()))
+            if class_weights:
+                counts = np.bincount(y[rows], minlength=n_classes)
+                w[rows] = total / (np.count_nonzero(counts) * counts[y[rows]])
+            else:
+                w[rows] = total / rows.sum()
+    return (w * n / w.sum()).astype(np.float32)
+
+
 def fit_scaler(data: Data, mask: np.ndarray, norm: Norm | None = None) -> Scaler:
     """Per-(frame, coeff) standardisation from training rows, streamed."""
     from sklearn.preprocessing import StandardScaler
@@ -194,33 +303,34 @@ def fit(
     if not m["test"].any():
         raise ConfigError("the split leaves no test rows")
     y = np.array([classes.index(c) if c in classes else -1 for c in labels])
+    corpora = data.meta["corpus"].astype(str).to_numpy()
+    targets = encode_targets(y, label_masks(corpora, y, classes, settings.label_mask))
     norm = speaker_norm(data) if settings.speaker_norm else None
     scaler = fit_scaler(data, m["train"], norm)
     fs = data.features
     n_classes = len(classes)
-    weights = None
-    if settings.class_weights:
-        counts = np.bincount(y[m["train"]], minlength=n_classes)
-        weights = {i: float(len(y[m["train"]]) / (n_classes * max(c, 1))) for i, c in enumerate(counts)}
+    weights = np.zeros(len(y), np.float32)  # class and corpus weights of the training rows, as sample weights
+    weights[m["train"]] = row_weights(y[m["train"]], corpora[m["train"]], n_classes, settings.class_weights, settings.corpus_balance)
 
     train_bytes = int(m["train"].sum()) * fs.n_frames * fs.n_coeffs * 4
     streamed = train_bytes > settings.memory_limit_mb * 2**20
     if streamed:
-        train_ds = _stream_dataset(data, m["train"], y, scaler, n_classes, settings, norm)
+        train_ds = _stream_dataset(data, m["train"], targets, weights, scaler, settings, norm)
     else:
         xt = scaler.transform(gather(data, m["train"], norm))
-        yt = keras.utils.to_categorical(y[m["train"]], n_classes).astype(np.float32)
         train_ds = (
-            tf.data.Dataset.from_tensor_slices((xt, yt))
+            tf.data.Dataset.from_tensor_slices((xt, targets[m["train"]], weights[m["train"]]))
             .shuffle(len(xt), seed=settings.seed, reshuffle_each_iteration=True)
             .batch(settings.batch_size)
         )
     train_ds = _regularise(train_ds, settings)
     val = None
-    if m["val"].any():
-        val = (scaler.transform(gather(data, m["val"], norm)), keras.utils.to_categorical(y[m["val"]], n_classes).astype(np.float32))
+    if m["val"].any():  # the same masked loss; corpora balanced (no class weights), so every corpus steers stopping
+        val_w = row_weights(y[m["val"]], corpora[m["val"]], n_classes, False, settings.corpus_balance)
+        val = (scaler.transform(gather(data, m["val"], norm)), targets[m["val"]], val_w)
 
-    model = models.build(settings.model, fs.n_frames, fs.n_coeffs, n_classes, settings.learning_rate, settings.label_smoothing, settings.seed)
+    loss = masked_crossentropy(settings.label_smoothing) if settings.label_mask else None
+    model = models.build(settings.model, fs.n_frames, fs.n_coeffs, n_classes, settings.learning_rate, settings.label_smoothing, settings.seed, loss=loss)
     monitor = "val_loss" if val is not None else "loss"
     with tempfile.TemporaryDirectory() as tmp:
         best = os.path.join(tmp, "best.weights.h5")
@@ -230,23 +340,32 @@ def fit(
             keras.callbacks.ModelCheckpoint(best, monitor=monitor, save_best_only=True, save_weights_only=True),
         ]
         t0 = time.perf_counter()
-        hist = model.fit(train_ds, validation_data=val, epochs=settings.epochs, class_weight=weights, callbacks=callbacks, shuffle=False, verbose=0)
+        hist = model.fit(train_ds, validation_data=val, epochs=settings.epochs, callbacks=callbacks, shuffle=False, verbose=0)
         seconds = time.perf_counter() - t0
         model.load_weights(best)
 
+    recordings = data.meta["recording_id"].to_numpy()
     temperature = 1.0
-    if val is not None:  # calibration is fitted on the validation speakers, never on the test speakers
-        temperature = ev.fit_temperature(np.asarray(model.predict(val[0], batch_size=256, verbose=0)), y[m["val"]])
+    if settings.calibration == "val" and val is not None:  # on the validation speakers, never on the test speakers
+        p_val = np.asarray(model.predict(val[0], batch_size=256, verbose=0))
+        temperature = ev.fit_temperature(p_val, y[m["val"]], recordings[m["val"]])
     x_test = gather(data, m["test"], norm)
-    raw = np.asarray(model.predict(scaler.transform(x_test), batch_size=256, verbose=0))
-    # as score judges a recording: the mean probability over its windows
-    raw, y_test = ev.per_recording(raw, y[m["test"]], data.meta["recording_id"].to_numpy()[m["test"]])
-    proba = ev.apply_temperature(raw, temperature)
+    windows = np.asarray(model.predict(scaler.transform(x_test), batch_size=256, verbose=0))
+    # as score judges a recording: the mean probability over its windows (each window's temperature-scaled)
+    raw, y_test = ev.per_recording(windows, y[m["test"]], recordings[m["test"]])
+    proba = ev.per_recording(ev.apply_temperature(windows, temperature), y[m["test"]], recordings[m["test"]])[0]
     result = ev.metrics(y_test, proba.argmax(axis=1), classes)
-    result["ece"] = ev.expected_calibration_error(proba, y_test)
-    result["ece_uncalibrated"] = ev.expected_calibration_error(raw, y_test)
+    result["calibration"] = settings.calibration
+    result["ece"] = ev.expected_calibration_error(proba, y_test)  # of the probabilities the model gives, test speakers
+    if settings.calibration != "none":
+        result["ece_uncalibrated"] = ev.expected_calibration_error(raw, y_test)
     result["temperature"] = temperature
-    result["test_predictions"] = {"y": y_test.tolist(), "proba": proba.tolist()}  # lets a benchmark average models
+    # lets a benchmark average models (proba) and cross-validation fit a temperature on other folds (windows, raw)
+    result["test_predictions"] = {
+        "y": y_test.tolist(),
+        "proba": proba.tolist(),
+        "windows": {"proba": windows.tolist(), "y": y[m["test"]].tolist(), "recording": recordings[m["test"]].astype(str).tolist()},
+    }
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items() if k != "learning_rate"}
     epochs = len(history.get("loss", []))
     result.update(
@@ -261,33 +380,41 @@ def fit(
         history=history,
     )
     if out is not None:
+        if loss is not None:  # the saved file's compile config names built-in objects only: it loads in safe mode
+            model.compile(loss=keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing), metrics=["accuracy"])
         _save(Path(out), model, scaler, data, split, settings, classes, result, name, model_version, job, card)
     return result
 
 
-def _stream_dataset(data: Data, mask: np.ndarray, y: np.ndarray, scaler: Scaler, n_classes: int, settings: TrainSettings, norm: Norm | None = None):  # type: ignore[no-untyped-def]
-    """tf.data over Parquet batches: memory stays flat however large the training set."""
+def _stream_dataset(data: Data, mask: np.ndarray, targets: np.ndarray, weights: np.ndarray, scaler: Scaler, settings: TrainSettings, norm: Norm | None = None):  # type: ignore[no-untyped-def]
+    """tf.data over Parquet batches of (features, masked targets, sample weights): memory stays flat however large
+    the training set (targets and weights are per-row arrays of all rows, small beside the features)."""
     import tensorflow as tf
 
     fs = data.features
 
-    def gen() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def gen() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         for x, idx in iter_rows(data, mask, batch_rows=max(settings.batch_size * 16, 1024), norm=norm):
-            yield scaler.transform(x), np.eye(n_classes, dtype=np.float32)[y[idx]]
+            yield scaler.transform(x), targets[idx], weights[idx]
 
     sig = (
         tf.TensorSpec((None, fs.n_frames, fs.n_coeffs), tf.float32),
-        tf.TensorSpec((None, n_classes), tf.float32),
+        tf.TensorSpec((None, targets.shape[1]), tf.float32),
+        tf.TensorSpec((None,), tf.float32),
     )
     ds = tf.data.Dataset.from_generator(gen, output_signature=sig).unbatch()
     return ds.shuffle(8192, seed=settings.seed).batch(settings.batch_size).prefetch(2)
 
 
 def _regularise(ds, settings: TrainSettings):  # type: ignore[no-untyped-def]
-    """SpecAugment-style masks and mixup on training batches (never on validation or test)."""
+    """SpecAugment-style masks and mixup on training batches (never on validation or test) of (x, targets, weights).
+
+    Mixup mixes the one-hot parts of two rows' targets and their weights; the mixed row may teach the classes
+    either row's corpus has (the union of the two masks, so neither row's label is ever disallowed).
+    """
     import tensorflow as tf
 
-    def mask(x, y):  # type: ignore[no-untyped-def]
+    def mask(x, y, w):  # type: ignore[no-untyped-def]
         shape = tf.shape(x)
         b, t, c = shape[0], shape[1], shape[2]
 
@@ -298,9 +425,9 @@ def _regularise(ds, settings: TrainSettings):  # type: ignore[no-untyped-def]
             return tf.cast((r >= start) & (r < start + w), x.dtype)
 
         keep = (1.0 - band(t, settings.time_mask))[:, :, None] * (1.0 - band(c, settings.coeff_mask))[:, None, :]
-        return x * keep, y
+        return x * keep, y, w
 
-    def mix(x, y):  # type: ignore[no-untyped-def]
+    def mix(x, y, w):  # type: ignore[no-untyped-def]
         b = tf.shape(x)[0]
         g1 = tf.random.gamma([b], settings.mixup)
         g2 = tf.random.gamma([b], settings.mixup)
@@ -308,7 +435,11 @@ def _regularise(ds, settings: TrainSettings):  # type: ignore[no-untyped-def]
         idx = tf.random.shuffle(tf.range(b))
         lx = tf.cast(tf.reshape(lam, [-1, 1, 1]), x.dtype)
         ly = tf.cast(tf.reshape(lam, [-1, 1]), y.dtype)
-        return lx * x + (1 - lx) * tf.gather(x, idx), ly * y + (1 - ly) * tf.gather(y, idx)
+        lw = tf.cast(lam, w.dtype)
+        y2, w2 = tf.gather(y, idx), tf.gather(w, idx)
+        target = ly * tf.maximum(y, 0.0) + (1 - ly) * tf.maximum(y2, 0.0)
+        allowed = (y >= 0) | (y2 >= 0)
+        return lx * x + (1 - lx) * tf.gather(x, idx), tf.where(allowed, target, -tf.ones_like(target)), lw * w + (1 - lw) * w2
 
     if settings.specaugment:
         ds = ds.map(mask, num_parallel_calls=tf.data.AUTOTUNE)
@@ -350,6 +481,13 @@ def _protocol_note(split: splits.Split) -> str:
             "seed-random — the origin notebook's random split over augmented rows. LEAKY: copies of one recording "
             "are on both sides, so this figure overstates accuracy on new speakers. For comparison only."
         )
+    if split.protocol == "loco":
+        held = ", ".join(sorted({splits.corpus_of(s) for s in split.test_speakers}))
+        return (
+            f"loco — leave one corpus out: all {len(split.test_speakers)} speakers of {held} tested, none of its "
+            f"recordings trained or validated; {len(split.val_speakers)} validation speakers of the other corpora "
+            "chose the epoch and learning rate; augmented copies only in training; scaler fitted on training rows."
+        )
     return (
         f"{split.protocol}, fold {split.fold} — speaker-independent: {len(split.test_speakers)} test speakers never "
         f"heard in training ({', '.join(split.test_speakers)}); {len(split.val_speakers)} validation speakers "
@@ -357,13 +495,17 @@ def _protocol_note(split: splits.Split) -> str:
     )
 
 
-def make_splits(data: Data, protocol: str, fold: int, settings: TrainSettings, folds: Sequence[int] | None = None) -> list[splits.Split]:
-    """The splits a protocol asks for (``folds`` narrows cv to some folds)."""
+def make_splits(data: Data, protocol: str, fold: int, settings: TrainSettings, folds: Sequence[int] | None = None, corpus: str | None = None) -> list[splits.Split]:
+    """The splits a protocol asks for (``folds`` narrows cv to some folds; ``corpus`` names loco's test corpus)."""
     if protocol not in splits.PROTOCOLS:
         raise ConfigError(f"unknown protocol {protocol!r}; known: {', '.join(splits.PROTOCOLS)}")
     speakers = data.meta["speaker"].unique().tolist()
     if protocol == "seed-random":
         return [splits.Split("seed-random", None, tuple(sorted(speakers)), (), (), settings.seed)]
+    if protocol == "loco":
+        if not corpus:
+            raise ConfigError("protocol loco needs the corpus to leave out (corpus='tess', say)")
+        return [splits.loco_split(speakers, corpus, settings.n_val_speakers, settings.seed)]
     chosen = (folds or range(1, splits.N_FOLDS + 1)) if protocol == "cv" else [fold]
     return [splits.speaker_split(speakers, f, settings.n_val_speakers, settings.seed, protocol=protocol) for f in chosen]
 
@@ -383,13 +525,14 @@ def train(
     job: str | None = None,
     folds: Sequence[int] | None = None,
     card: str = "",
+    corpus: str | None = None,
 ) -> dict[str, Any]:
-    """Train on shards as Dask tasks. ``holdout``/``seed-random`` save a model dir to ``out``; ``cv`` writes
-    per-fold and mean ± sd figures (cv.json, report.md) to ``out``."""
+    """Train on shards as Dask tasks. ``holdout``/``loco``/``seed-random`` save a model dir to ``out``; ``cv`` writes
+    per-fold and mean ± sd figures (cv.json, report.md) to ``out``. ``corpus``: the corpus ``loco`` leaves out."""
     say = echo or (lambda _m: None)
     dirs = [os.path.abspath(d) for d in feature_dirs]  # workers may run in another directory
     data = load_meta(dirs)
-    plan = make_splits(data, protocol, fold, settings, folds)
+    plan = make_splits(data, protocol, fold, settings, folds, corpus)
     cores = os.cpu_count() or 1
     n_workers = workers or min(len(plan), cores)
     threads = max(1, cores // n_workers)
@@ -419,21 +562,73 @@ def _write_cv(out: Path, results: list[dict[str, Any]], settings: TrainSettings,
     }
     classes = rows[0]["classes"]
     pooled = np.sum([np.asarray(r["confusion"]) for r in rows if r["classes"] == classes], axis=0)
+    calibration = cv_calibration(results)
     report = {
         "protocol": "cv: speaker folds (EmoBox folds for RAVDESS); validation speakers from each fold's training speakers",
         "settings": settings.to_dict(),
         "features": data.features.to_dict(),
         "data": data.fingerprints,
         "summary": summary,
+        "calibration": calibration,
         "folds": rows,
     }
     write_json_atomic(report, out / "cv.json")
     ev.plot_confusion(pooled.tolist(), classes, out / "confusion.png", f"{settings.model}: pooled over {len(rows)} folds")
+    cal = ""
+    if calibration is not None:
+        cal = (
+            f"Calibration ({calibration['chosen_on']}): ECE {calibration['ece_before']:.3f} before, "
+            f"{calibration['ece_after']:.3f} after temperature scaling, each fold scaled by a temperature fitted on the "
+            f"other folds; one temperature fitted on all {calibration['folds']} folds: {calibration['temperature']:.3f}.\n\n"
+        )
     (out / "report.md").write_text(
-        f"# Cross-validation: {settings.model} model\n\n{report['protocol']}.\n\n{ev.summary_table(rows)}\n\n"
+        f"# Cross-validation: {settings.model} model\n\n{report['protocol']}.\n\n{ev.summary_table(rows)}\n\n{cal}"
         "![pooled confusion matrix](confusion.png)\n"
     )
     return {**report, "folds": results}
+
+
+def cv_calibration(results: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """A temperature chosen on the cross-validation's out-of-fold test predictions, judged honestly.
+
+    ECE before: each fold's recordings with the model's own probabilities. ECE after: each fold's recordings scaled
+    by a temperature fitted on the *other* folds' predictions only (cross-fitted), so no recording helped choose
+    the temperature it is judged with. ``temperature``: one temperature fitted on all folds, the one a model of this
+    configuration would ship. Temperatures apply per window, before the windows of a recording are averaged, as
+    ``score`` does. Folds with another class list than the first are left out; None with fewer than two folds.
+    """
+    classes = results[0]["classes"]
+    folds = [r for r in results if r["classes"] == classes and "windows" in r.get("test_predictions", {})]
+    if len(folds) < 2:
+        return None
+    win = [r["test_predictions"]["windows"] for r in folds]
+    p = [np.asarray(w["proba"], np.float64) for w in win]
+    y = [np.asarray(w["y"], int) for w in win]
+    rec = [np.array([f"{i}/{r}" for r in w["recording"]]) for i, w in enumerate(win)]
+    before, after, per_fold = [], [], []
+    for k in range(len(folds)):
+        others = [i for i in range(len(folds)) if i != k]
+        t = ev.fit_temperature(np.concatenate([p[i] for i in others]), np.concatenate([y[i] for i in others]), np.concatenate([rec[i] for i in others]))
+        b = ev.per_recording(p[k], y[k], rec[k])
+        a = ev.per_recording(ev.apply_temperature(p[k], t), y[k], rec[k])
+        before.append(b)
+        after.append(a)
+        per_fold.append({
+            "fold": folds[k]["fold"], "temperature": t,
+            "ece_before": ev.expected_calibration_error(*b), "ece_after": ev.expected_calibration_error(*a),
+        })  # fmt: skip
+
+    def pooled(parts: list[tuple[np.ndarray, np.ndarray]]) -> float:
+        return ev.expected_calibration_error(np.concatenate([q for q, _ in parts]), np.concatenate([t for _, t in parts]))
+
+    return {
+        "chosen_on": f"out-of-fold test predictions of {len(folds)} cross-validation folds (each fold judged with a temperature fitted on the others)",
+        "folds": len(folds),
+        "temperature": ev.fit_temperature(np.concatenate(p), np.concatenate(y), np.concatenate(rec)),
+        "ece_before": pooled(before),
+        "ece_after": pooled(after),
+        "per_fold": per_fold,
+    }
 
 
 def _digest(obj: Any) -> str:

@@ -37,7 +37,8 @@ def _corpus(s: str) -> str:
 @given(speakers=speaker_sets, fold=st.integers(1, N_FOLDS), n_val=st.integers(0, 4), seed=st.integers(0, 3))
 def test_speaker_split_properties(speakers: set[str], fold: int, n_val: int, seed: int) -> None:
     testable = splits.foldable(speakers)
-    in_fold = {s for s in testable if splits.fold_of(s) == fold}
+    ravdess = {s for s in testable if _corpus(s) == "ravdess"}
+    in_fold = {s for s in (ravdess or testable) if splits.fold_of(s) == fold}  # with RAVDESS, only its actors are tested
     try:
         sp = splits.speaker_split(speakers, fold, n_val=n_val, seed=seed)
     except ConfigError:
@@ -51,13 +52,15 @@ def test_speaker_split_properties(speakers: set[str], fold: int, n_val: int, see
     assert not (train & val) and not (train & test) and not (val & test)
     assert train | val | test == set(speakers)
     assert len(sp.train_speakers) == len(train)
-    # test: exactly the foldable speakers of this fold
+    # test: exactly the foldable speakers of this fold (RAVDESS's EmoBox fold when RAVDESS is there)
     assert test == in_fold and test
-    # validation: drawn from the testable training candidates, never from the test fold, at least one left to train
+    # validation: n_val from each corpus's testable training candidates, never from the test fold, one left to train
     candidates = testable - test
     assert val <= candidates
-    assert len(val) == min(n_val, max(len(candidates) - 1, 0))
-    assert candidates - val, "at least one foldable candidate must stay in training"
+    for corpus in {_corpus(s) for s in candidates}:
+        mine = {s for s in candidates if _corpus(s) == corpus}
+        assert len(val & mine) == min(n_val, len(mine) - 1), corpus
+        assert mine - val, f"at least one foldable {corpus} candidate must stay in training"
     # corpora with fewer speakers than folds, and unknown speakers, only ever train
     counts = Counter(_corpus(s) for s in speakers if not s.endswith(":?"))
     for s in speakers:
@@ -206,3 +209,56 @@ def test_seed_random_protocol_is_random_over_rows() -> None:
     other = splits.masks(meta, Split("seed-random", None, tuple(RAVDESS_ALL), (), (), seed=2))
     assert (other["test"] != m["test"]).any()
     splits.check(meta, m, "seed-random")  # not judged: it is the leaky comparison protocol
+
+
+# ---------------------------------------------------------------------------------------------- mixed corpora, loco
+
+ASED = [f"ased:{i:02d}" for i in range(1, 66)]
+
+
+@pytest.mark.parametrize("fold", range(1, N_FOLDS + 1))
+def test_with_ravdess_only_its_emobox_fold_is_tested_and_every_corpus_validates(fold: int) -> None:
+    sp = splits.speaker_split(RAVDESS_ALL + ASED + TESS, fold, n_val=2)
+    assert set(sp.test_speakers) == {f"ravdess:{a}" for a in RAVDESS_EMOBOX_FOLDS[fold]}
+    assert Counter(_corpus(s) for s in sp.val_speakers) == {"ravdess": 2, "ased": 2}
+    assert set(TESS) <= set(sp.train_speakers)
+    # RAVDESS's validation actors do not depend on which other corpora are in the data
+    alone = splits.speaker_split(RAVDESS_ALL, fold, n_val=2)
+    assert [s for s in sp.val_speakers if _corpus(s) == "ravdess"] == list(alone.val_speakers)
+
+
+def test_without_ravdess_speakers_of_every_foldable_corpus_are_tested() -> None:
+    crema = [f"cremad:{1001 + i}" for i in range(40)]
+    tested = set().union(*(splits.speaker_split(ASED + crema, f).test_speakers for f in range(1, N_FOLDS + 1)))
+    assert tested == set(ASED + crema)
+
+
+@pytest.mark.parametrize("corpus", ["tess", "ravdess", "ased"])
+def test_loco_tests_every_speaker_of_one_corpus_and_trains_on_the_others(corpus: str) -> None:
+    speakers = RAVDESS_ALL + ASED + TESS + ["generic:?"]
+    sp = splits.loco_split(speakers, corpus, n_val=2, seed=1)
+    assert sp.protocol == "loco" and sp.fold is None
+    assert {_corpus(s) for s in sp.test_speakers} == {corpus}
+    assert set(sp.test_speakers) == {s for s in speakers if _corpus(s) == corpus}
+    assert not {_corpus(s) for s in (*sp.train_speakers, *sp.val_speakers)} & {corpus}
+    assert set(sp.train_speakers) | set(sp.val_speakers) | set(sp.test_speakers) == set(speakers)
+    foldable_others = {c for c in ("ravdess", "ased") if c != corpus}
+    assert Counter(_corpus(s) for s in sp.val_speakers) == {c: 2 for c in foldable_others}
+    assert Split.from_dict(sp.to_dict()) == sp
+
+
+def test_loco_refuses_an_absent_corpus_or_nothing_left_to_train() -> None:
+    with pytest.raises(ConfigError, match="not in the data"):
+        splits.loco_split(RAVDESS_ALL, "tess")
+    with pytest.raises(ConfigError, match="no training speakers"):
+        splits.loco_split(TESS, "tess")
+
+
+def test_check_refuses_speakers_not_qualified_with_their_corpus() -> None:
+    meta = _meta(RAVDESS_ALL)
+    meta["corpus"] = "ravdess"
+    sp = splits.speaker_split(meta["speaker"].unique(), 1)
+    splits.check(meta, splits.masks(meta, sp), "holdout")
+    meta.loc[0, "corpus"] = "tess"  # a ravdess speaker id on a tess row: the two corpora could share a speaker
+    with pytest.raises(ConfigError, match="not qualified"):
+        splits.check(meta, splits.masks(meta, sp), "holdout")
