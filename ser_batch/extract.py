@@ -22,12 +22,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ser_batch import audio, corpora, features, shards, windows
+from ser_batch import audio, corpora, features, pieces, shards, windows
 from ser_batch.augment import AugmentSettings, copies, shift_offsets
 from ser_batch.cluster import RETRIES, dask_client, follow
 from ser_batch.errors import AudioError, ConfigError, SerBatchError
-from ser_batch.features import WHISPER_BLOCK_S, WHISPER_BLOCK_SAMPLES, FeatureSettings
-from ser_batch.pieces import tail_s
+from ser_batch.features import FeatureSettings
 
 FILES_PER_SHARD = 64
 
@@ -154,35 +153,32 @@ def extract_file(
 def _extract_grid(
     task: FileTask, fs: FeatureSettings, aug: AugmentSettings | None, ws: WindowSettings, device: str
 ) -> tuple[list[dict[str, Any]], np.ndarray, audio.AudioInfo, np.ndarray]:
-    """The whole recording (and each augmented copy) on the block grid, cut by ``windows`` every ``ws.hop_s`` as
-    ``score`` cuts it: one row per speech window, so training sees the windows and states scoring sees."""
+    """The whole recording (and each augmented copy) as one piece scored the way ``score`` scores it
+    (``pieces.piece_frames``): one row per speech window every ``ws.hop_s``, so training sees the windows, states
+    and speaker statistics scoring sees."""
     info = audio.probe(task.path)
     parts = list(audio.stream(task.path, fs.sample_rate))
     y = np.concatenate(parts) if parts else np.zeros(0, np.float32)
     audio.check_signal(y, task.path, fs.frame_length)
     made = copies(y, fs.sample_rate, aug, task.recording_id) if aug else []
     duration = y.size / fs.sample_rate
-    starts = windows.starts(duration, fs.duration_s, ws.hop_s)
-    first = windows.frame_steps(ws.hop_s, fs.frame_s, "the training hop") * np.arange(len(starts))
-    need = int(round(tail_s(duration, starts[-1], fs.duration_s) * fs.sample_rate))
-    in_recording = WHISPER_BLOCK_S * np.arange(-(-need // WHISPER_BLOCK_SAMPLES)) < duration
+    piece = pieces.plan_pieces(task.path, duration, fs.duration_s, ws.hop_s, duration + ws.hop_s)[0]  # one piece
     base = {
         "recording_id": task.recording_id, "path": shards.text(task.path), "corpus": task.corpus, "speaker": task.speaker,
         "label": task.label, "feature_set": fs.name, "feature_version": fs.version,
     }  # fmt: skip
     rows: list[dict[str, Any]] = []
     feats: list[np.ndarray] = []
-    moments = None
+    moments = np.zeros(0)
     for kind, sig, param in [("none", y, None), *made]:
-        g, frames = features.frame_sequence(np.pad(sig, (0, max(0, need - sig.size))), fs.sample_rate, fs, ws.silence_db, device)
-        speech = g.speech[first]
+        pf = pieces.piece_frames(fs, lambda a, b, sig=sig: sig[int(round(a * fs.sample_rate)) : int(round(b * fs.sample_rate))], piece, ws.hop_s, ws.silence_db, device)
         if kind == "none":
-            if not speech.any():
+            if not pf.speech.any():
                 raise AudioError(f"{task.path} is silent: every window is below the {ws.silence_db:g} dBFS silence threshold")
-            moments = features.speech_moments(g, frames, in_recording)
-        feats.append(windows.cut(frames, first[speech], fs.n_frames))
+            moments = pf.moments
+        feats.append(windows.cut(pf.frames, pf.first, fs.n_frames))
         rows.extend({**base, "augmentation": kind, "aug_param": param, "start_s": float(s),
-                     "pad_s": float(max(0.0, s + fs.duration_s - duration))} for s in starts[speech])  # fmt: skip
+                     "pad_s": float(max(0.0, s + fs.duration_s - duration))} for s in pf.starts[pf.speech])  # fmt: skip
     return rows, np.concatenate(feats), info, moments
 
 
