@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ser_batch.corpora.base import Labels, display, fail
-from ser_batch.corpora.generic import folder_label
+from ser_batch.corpora.base import NameCorpus, fail, pick, within
+from ser_batch.corpora.generic import check_folder
 
 __all__ = ["ASED", "Ased", "GENDERS", "LABEL_TABLE"]
 
@@ -35,51 +35,30 @@ LABEL_TABLE: dict[str, str] = {
 
 GENDERS: dict[str, str] = {"01": "female", "02": "male"}
 
-_STEM = re.compile(r"^([A-Za-z]\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 
-
-class Ased:
+class Ased(NameCorpus):
     """ASED file names: ``xN-SS-RR-GG-PP`` (emotion, sentence, repetition, gender, speaker)."""
 
-    name: str = "ased"
-    labels: frozenset[str] = frozenset(LABEL_TABLE.values())
+    name = "ased"
+    labels = frozenset(LABEL_TABLE.values())
     """Five labels: neutral, fearful, happy, sad, angry."""
+    pattern = re.compile(r"^([A-Za-z]\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
+    expected = "not an ASED name (expected xN-SS-RR-GG-PP like s4-04-02-01-29)"
 
-    def match(self, path: Path) -> bool:
-        """True when the stem is a letter-digit code and four two-digit fields joined by '-'."""
-        return _STEM.match(path.stem) is not None
-
-    def parse(self, path: Path) -> Labels:
-        """Labels of an ASED file; `CorpusError` on a wrong layout, a bad field, or a folder that disagrees."""
-        m = _STEM.match(path.stem)
-        if m is None:
-            raise fail(path, "not an ASED name (expected xN-SS-RR-GG-PP like s4-04-02-01-29)")
-        code, sentence, repetition, gender, speaker = m.groups()
-        label = LABEL_TABLE.get(code.lower())
-        if label is None:
-            raise fail(path, f"ASED emotion code {code} is not one of {', '.join(LABEL_TABLE)}")
+    def read(self, path: Path, parts: tuple[str, ...]) -> tuple[str, str, dict[str, str]]:
+        """A known code, sentence and repetition from 01, gender 01/02, speaker 01-65, no disagreeing folder."""
+        code, sentence, repetition, gender, speaker = parts
+        label = pick(path, LABEL_TABLE, code.lower(), f"ASED emotion code {code}")
         if sentence == "00":
             raise fail(path, "ASED sentence 00 is not a sentence number (they start at 01)")
         if repetition == "00":
             raise fail(path, "ASED repetition 00 is not a repetition number (they start at 01)")
         if gender not in GENDERS:
             raise fail(path, f"ASED gender {gender} is not 01 (female) or 02 (male)")
-        speaker_no = int(speaker)
-        if not 1 <= speaker_no <= 65:
-            raise fail(path, f"ASED speaker {speaker} is not in 01-65")
-        folder = folder_label(path.parent.name)
-        if folder is not None and folder != label:
-            raise fail(
-                path,
-                f"ASED code {code} means {label} but the file is in folder {display(path.parent.name)!r} "
-                f"({folder}); move the file to the folder of its label or fix its name",
-            )
-        return Labels(
-            corpus=self.name,
-            speaker=f"{self.name}:{speaker_no}",
-            label=label,
-            fields={"sentence": sentence, "repetition": repetition, "gender": GENDERS[gender]},
-        )
+        speaker_no = within(path, "ASED speaker", speaker, 1, 65)
+        check_folder(path, label, f"ASED code {code}")
+        fields = {"sentence": sentence, "repetition": repetition, "gender": GENDERS[gender]}
+        return str(speaker_no), label, fields
 
 
 ASED = Ased()

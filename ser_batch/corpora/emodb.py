@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ser_batch.corpora.base import Labels, fail
+from ser_batch.corpora.base import NameCorpus, fail, pick
 
 __all__ = ["EMODB", "EmoDB", "LABEL_TABLE", "SPEAKERS", "TEXTS"]
 
@@ -40,39 +40,25 @@ LABEL_TABLE: dict[str, str | None] = {
 SPEAKERS: frozenset[str] = frozenset({"03", "08", "09", "10", "11", "12", "13", "14", "15", "16"})
 TEXTS: frozenset[str] = frozenset({"a01", "a02", "a04", "a05", "a07", "b01", "b02", "b03", "b09", "b10"})
 
-_STEM = re.compile(r"^(\d\d)([ab]\d\d)([WLEAFTN])([a-z])$")
 
-
-class EmoDB:
+class EmoDB(NameCorpus):
     """EmoDB file names: ``SSTTTEV`` (speaker, text, emotion letter, version letter)."""
 
-    name: str = "emodb"
-    labels: frozenset[str] = frozenset(v for v in LABEL_TABLE.values() if v is not None)
+    name = "emodb"
+    labels = frozenset(v for v in LABEL_TABLE.values() if v is not None)
     """Six labels: no calm, no surprised (boredom is left out)."""
+    pattern = re.compile(r"^(\d\d)([ab]\d\d)([WLEAFTN])([a-z])$")
+    expected = "not an EmoDB name (expected speaker, text, emotion, version like 03a01Fa)"
 
-    def match(self, path: Path) -> bool:
-        """True when the stem has the EmoDB shape (speaker and text are checked by `parse`)."""
-        return _STEM.match(path.stem) is not None
-
-    def parse(self, path: Path) -> Labels:
-        """Labels of an EmoDB file; `CorpusError` on a wrong layout, unknown speaker/text, or boredom."""
-        m = _STEM.match(path.stem)
-        if m is None:
-            raise fail(path, "not an EmoDB name (expected speaker, text, emotion, version like 03a01Fa)")
-        speaker, text, emotion, version = m.groups()
-        if speaker not in SPEAKERS:
-            raise fail(path, f"EmoDB speaker {speaker} is not one of {', '.join(sorted(SPEAKERS))}")
-        if text not in TEXTS:
-            raise fail(path, f"EmoDB text {text} is not one of {', '.join(sorted(TEXTS))}")
+    def read(self, path: Path, parts: tuple[str, ...]) -> tuple[str, str, dict[str, str]]:
+        """A known speaker and text; boredom (L) is refused."""
+        speaker, text, emotion, version = parts
+        pick(path, SPEAKERS, speaker, f"EmoDB speaker {speaker}")
+        pick(path, TEXTS, text, f"EmoDB text {text}")
         label = LABEL_TABLE[emotion]
         if label is None:
             raise fail(path, "EmoDB boredom (L) has no label among the 8 emotions; the file is left out")
-        return Labels(
-            corpus=self.name,
-            speaker=f"{self.name}:{speaker}",
-            label=label,
-            fields={"text": text, "version": version},
-        )
+        return speaker, label, {"text": text, "version": version}
 
 
 EMODB = EmoDB()

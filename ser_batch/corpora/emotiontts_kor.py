@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ser_batch.corpora.base import Labels, display, fail
+from ser_batch.corpora.base import NameCorpus, display, fail
 
 __all__ = ["EMOTIONTTS_KOR", "EmotionTTSKor", "LABEL_TABLE", "SUBSETS", "label_of_number"]
 
@@ -32,8 +32,6 @@ LABEL_TABLE: dict[tuple[int, int], str] = {
 
 SUBSETS: frozenset[str] = frozenset({"plain-to-emotional", "emotional-to-emotional"})
 
-_STEM = re.compile(r"^([A-Za-z]+)(\d{5})$")
-
 
 def label_of_number(number: int) -> str | None:
     """The label of an utterance number by its range, or None outside 1-400."""
@@ -43,33 +41,27 @@ def label_of_number(number: int) -> str | None:
     return None
 
 
-class EmotionTTSKor:
+class EmotionTTSKor(NameCorpus):
     """emotiontts open DB file paths: ``{subset}/{speaker}/wav/{speaker}{NNNNN}``."""
 
-    name: str = "emotiontts_kor"
-    labels: frozenset[str] = frozenset(LABEL_TABLE.values())
+    name = "emotiontts_kor"
+    labels = frozenset(LABEL_TABLE.values())
     """Four labels: neutral, happy, angry, sad."""
+    pattern = re.compile(r"^([A-Za-z]+)(\d{5})$")
+    expected = (
+        "not an emotiontts-kor path (expected SUBSET/SPEAKER/wav/SPEAKERNNNNN like "
+        "plain-to-emotional/ema/wav/ema00101, the speaker folder named as the file's prefix)"
+    )
 
-    def _split(self, path: Path) -> tuple[str, str] | None:
-        """(speaker, number) when the path has the speaker/wav/speakerNNNNN shape, else None."""
-        m = _STEM.match(path.stem)
-        if m is None or path.parent.name != "wav" or path.parent.parent.name != m.group(1):
+    def split(self, path: Path) -> tuple[str, ...] | None:
+        """(speaker, number) when the path has the speaker/wav/speakerNNNNN shape (subset checked by `parse`)."""
+        parts = super().split(path)
+        if parts is None or path.parent.name != "wav" or path.parent.parent.name != parts[0]:
             return None
-        return m.group(1), m.group(2)
+        return parts
 
-    def match(self, path: Path) -> bool:
-        """True for ``SPEAKER/wav/SPEAKERNNNNN`` (the subset folder and the number are checked by `parse`)."""
-        return self._split(path) is not None
-
-    def parse(self, path: Path) -> Labels:
-        """Labels of an emotiontts file; `CorpusError` on a wrong layout, an unknown subset, or a bad number."""
-        parts = self._split(path)
-        if parts is None:
-            raise fail(
-                path,
-                "not an emotiontts-kor path (expected SUBSET/SPEAKER/wav/SPEAKERNNNNN like "
-                "plain-to-emotional/ema/wav/ema00101, the speaker folder named as the file's prefix)",
-            )
+    def read(self, path: Path, parts: tuple[str, ...]) -> tuple[str, str, dict[str, str]]:
+        """A known subset folder and a number in 00001-00400."""
         speaker, number = parts
         subset = path.parent.parent.parent.name
         if subset not in SUBSETS:
@@ -81,12 +73,7 @@ class EmotionTTSKor:
         label = label_of_number(int(number))
         if label is None:
             raise fail(path, f"emotiontts-kor number {number} is outside 00001-00400 (no emotion range holds it)")
-        return Labels(
-            corpus=self.name,
-            speaker=f"{self.name}:{speaker}",
-            label=label,
-            fields={"subset": subset, "number": number},
-        )
+        return speaker, label, {"subset": subset, "number": number}
 
 
 EMOTIONTTS_KOR = EmotionTTSKor()

@@ -39,6 +39,7 @@ __all__ = [
     "Generic",
     "LABEL_TABLE",
     "UNKNOWN_SPEAKER",
+    "check_folder",
     "folder_label",
     "label_from_name",
     "read_manifest",
@@ -96,6 +97,17 @@ def folder_label(name: str) -> str | None:
     folder disagree, rather than silently trusting one of them. None when the folder names no label.
     """
     return label_from_name(name.lstrip("0123456789"))
+
+
+def check_folder(path: Path, label: str, what: str) -> None:
+    """`fail` when the parent folder of `path` names a label other than `label` (`what`: ``"URDU letter A"``)."""
+    folder = folder_label(path.parent.name)
+    if folder is not None and folder != label:
+        raise fail(
+            path,
+            f"{what} means {label} but the file is in folder {display(path.parent.name)!r} ({folder}); "
+            "move the file to the folder of its label or fix its name",
+        )
 
 
 class Generic:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ser_batch.corpora.base import Labels, fail
+from ser_batch.corpora.base import NameCorpus, fail, pick
 
 __all__ = ["LABEL_TABLE", "NEMO", "Nemo", "SPEAKERS"]
 
@@ -45,43 +45,32 @@ SPEAKERS: dict[str, str] = {
 }
 """nEMO speaker code -> gender, as ``data.tsv`` gives it (5 male, 4 female)."""
 
-_STEM = re.compile(r"^([A-Z]{2}\d)_([A-Za-z]+)_(\d+)$")
 
-
-class Nemo:
+class Nemo(NameCorpus):
     """nEMO file names: ``SPEAKER_EMOTION_NUMBER``."""
 
-    name: str = "nemo"
-    labels: frozenset[str] = frozenset(LABEL_TABLE.values())
+    name = "nemo"
+    labels = frozenset(LABEL_TABLE.values())
     """Six labels: no calm, no disgust."""
+    pattern = re.compile(r"^([A-Z]{2}\d)_([A-Za-z]+)_(\d+)$")
+    expected = "not a nEMO name (expected SPEAKER_EMOTION_NUMBER like KS0_happiness_5)"
 
     def match(self, path: Path) -> bool:
         """True for the nEMO shape with one of its six emotion words (the speaker is checked by `parse`).
 
         The word is required because ``AB1_word_3`` alone is too common a shape to claim.
         """
-        m = _STEM.match(path.stem)
-        return m is not None and m.group(2).lower() in LABEL_TABLE
+        parts = self.split(path)
+        return parts is not None and parts[1].lower() in LABEL_TABLE
 
-    def parse(self, path: Path) -> Labels:
-        """Labels of a nEMO file; `CorpusError` on a wrong layout, an unknown speaker or emotion, or number 0."""
-        m = _STEM.match(path.stem)
-        if m is None:
-            raise fail(path, "not a nEMO name (expected SPEAKER_EMOTION_NUMBER like KS0_happiness_5)")
-        speaker, emotion, number = m.groups()
-        if speaker not in SPEAKERS:
-            raise fail(path, f"nEMO speaker {speaker} is not one of {', '.join(SPEAKERS)}")
-        label = LABEL_TABLE.get(emotion.lower())
-        if label is None:
-            raise fail(path, f"nEMO emotion {emotion!r} is not one of {', '.join(LABEL_TABLE)}")
+    def read(self, path: Path, parts: tuple[str, ...]) -> tuple[str, str, dict[str, str]]:
+        """A known speaker and emotion word (any case), a clip number from 1."""
+        speaker, emotion, number = parts
+        gender = pick(path, SPEAKERS, speaker, f"nEMO speaker {speaker}")
+        label = pick(path, LABEL_TABLE, emotion.lower(), f"nEMO emotion {emotion!r}")
         if int(number) == 0:
             raise fail(path, f"nEMO clip number {number} is not a clip number (they start at 1)")
-        return Labels(
-            corpus=self.name,
-            speaker=f"{self.name}:{speaker}",
-            label=label,
-            fields={"number": number, "gender": SPEAKERS[speaker]},
-        )
+        return speaker, label, {"number": number, "gender": gender}
 
 
 NEMO = Nemo()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ser_batch.corpora.base import Labels, fail
+from ser_batch.corpora.base import NameCorpus, pick, within
 
 __all__ = ["LABEL_TABLE", "RAVDESS", "Ravdess"]
 
@@ -39,52 +39,28 @@ VOCAL_CHANNELS: dict[str, str] = {"01": "speech", "02": "song"}
 INTENSITIES: dict[str, str] = {"01": "normal", "02": "strong"}
 _CODES_12: frozenset[str] = frozenset({"01", "02"})
 
-_STEM = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 
-
-class Ravdess:
+class Ravdess(NameCorpus):
     """RAVDESS file names: seven two-digit fields joined by '-'."""
 
-    name: str = "ravdess"
-    labels: frozenset[str] = frozenset(LABEL_TABLE.values())
+    name = "ravdess"
+    labels = frozenset(LABEL_TABLE.values())
     """All eight emotions."""
+    pattern = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
+    expected = "not a RAVDESS name (expected 7 two-digit fields like 03-01-05-01-02-01-12)"
 
-    def match(self, path: Path) -> bool:
-        """True when the stem is seven two-digit fields (values are checked by `parse`)."""
-        return _STEM.match(path.stem) is not None
-
-    def parse(self, path: Path) -> Labels:
-        """Labels of a RAVDESS file; `CorpusError` on a wrong layout or an out-of-range field."""
-        m = _STEM.match(path.stem)
-        if m is None:
-            raise fail(path, "not a RAVDESS name (expected 7 two-digit fields like 03-01-05-01-02-01-12)")
-        modality, channel, emotion, intensity, statement, repetition, actor = m.groups()
-        checks = (
-            ("modality", modality, MODALITIES),
-            ("vocal channel", channel, VOCAL_CHANNELS),
-            ("emotion", emotion, LABEL_TABLE),
-            ("intensity", intensity, INTENSITIES),
-            ("statement", statement, _CODES_12),
-            ("repetition", repetition, _CODES_12),
-        )
-        for what, code, allowed in checks:
-            if code not in allowed:
-                raise fail(path, f"RAVDESS {what} {code} is not one of {', '.join(sorted(allowed))}")
-        actor_no = int(actor)
-        if not 1 <= actor_no <= 24:
-            raise fail(path, f"RAVDESS actor {actor} is not in 01-24")
-        return Labels(
-            corpus=self.name,
-            speaker=f"{self.name}:{actor_no}",
-            label=LABEL_TABLE[emotion],
-            fields={
-                "modality": MODALITIES[modality],
-                "vocal_channel": VOCAL_CHANNELS[channel],
-                "intensity": INTENSITIES[intensity],
-                "statement": statement,
-                "repetition": repetition,
-            },
-        )
+    def read(self, path: Path, parts: tuple[str, ...]) -> tuple[str, str, dict[str, str]]:
+        """Every code must be known and the actor in 01-24."""
+        modality, channel, emotion, intensity, statement, repetition, actor = parts
+        fields = {
+            "modality": pick(path, MODALITIES, modality, f"RAVDESS modality {modality}"),
+            "vocal_channel": pick(path, VOCAL_CHANNELS, channel, f"RAVDESS vocal channel {channel}"),
+        }
+        label = pick(path, LABEL_TABLE, emotion, f"RAVDESS emotion {emotion}")
+        fields["intensity"] = pick(path, INTENSITIES, intensity, f"RAVDESS intensity {intensity}")
+        fields["statement"] = pick(path, _CODES_12, statement, f"RAVDESS statement {statement}")
+        fields["repetition"] = pick(path, _CODES_12, repetition, f"RAVDESS repetition {repetition}")
+        return str(within(path, "RAVDESS actor", actor, 1, 24)), label, fields
 
 
 RAVDESS = Ravdess()

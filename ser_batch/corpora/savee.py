@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ser_batch.corpora.base import Labels, fail
+from ser_batch.corpora.base import NameCorpus, within
 
 __all__ = ["LABEL_TABLE", "SAVEE", "SPEAKERS", "Savee"]
 
@@ -35,52 +35,34 @@ LABEL_TABLE: dict[str, str] = {
 
 SPEAKERS: tuple[str, ...] = ("DC", "JE", "JK", "KL")
 
-_FLAT = re.compile(r"^(DC|JE|JK|KL)_(a|d|f|h|n|sa|su)(\d\d)$")
 _BARE = re.compile(r"^(a|d|f|h|n|sa|su)(\d\d)$")
 
 
-class Savee:
+class Savee(NameCorpus):
     """SAVEE file names, flat (``DC_a01``) or in a speaker folder (``DC/a01``)."""
 
-    name: str = "savee"
-    labels: frozenset[str] = frozenset(LABEL_TABLE.values())
+    name = "savee"
+    labels = frozenset(LABEL_TABLE.values())
     """Seven labels: no calm."""
+    pattern = re.compile(r"^(DC|JE|JK|KL)_(a|d|f|h|n|sa|su)(\d\d)$")
+    expected = (
+        "not a SAVEE name (expected SPEAKER_CODENN like DC_a01, or CODENN like a01 "
+        f"inside a folder named {', '.join(SPEAKERS)}; codes {', '.join(LABEL_TABLE)})"
+    )
 
-    def _split(self, path: Path) -> tuple[str, str, str] | None:
-        """(speaker, code, number) from either layout, or None."""
-        m = _FLAT.match(path.stem)
-        if m is not None:
-            speaker, code, number = m.groups()
-            return speaker, code, number
-        if path.parent.name in SPEAKERS:
-            b = _BARE.match(path.stem)
-            if b is not None:
-                code, number = b.groups()
-                return path.parent.name, code, number
-        return None
+    def split(self, path: Path) -> tuple[str, ...] | None:
+        """(speaker, code, number) from ``DC_a01``, or from ``a01`` inside a DC/JE/JK/KL folder; else None."""
+        flat = super().split(path)
+        if flat is not None or path.parent.name not in SPEAKERS:
+            return flat
+        b = _BARE.match(path.stem)
+        return None if b is None else (path.parent.name, *b.groups())
 
-    def match(self, path: Path) -> bool:
-        """True for ``DC_a01`` style names and for ``a01`` inside a DC/JE/JK/KL folder."""
-        return self._split(path) is not None
-
-    def parse(self, path: Path) -> Labels:
-        """Labels of a SAVEE file; `CorpusError` on a wrong layout or a sentence number outside 01-30."""
-        parts = self._split(path)
-        if parts is None:
-            raise fail(
-                path,
-                "not a SAVEE name (expected SPEAKER_CODENN like DC_a01, or CODENN like a01 "
-                f"inside a folder named {', '.join(SPEAKERS)}; codes {', '.join(LABEL_TABLE)})",
-            )
+    def read(self, path: Path, parts: tuple[str, ...]) -> tuple[str, str, dict[str, str]]:
+        """The sentence number must be in 01-30."""
         speaker, code, number = parts
-        if not 1 <= int(number) <= 30:
-            raise fail(path, f"SAVEE sentence number {number} is not in 01-30")
-        return Labels(
-            corpus=self.name,
-            speaker=f"{self.name}:{speaker}",
-            label=LABEL_TABLE[code],
-            fields={"sentence": f"{code}{number}"},
-        )
+        within(path, "SAVEE sentence number", number, 1, 30)
+        return speaker, LABEL_TABLE[code], {"sentence": f"{code}{number}"}
 
 
 SAVEE = Savee()

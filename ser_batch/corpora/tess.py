@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ser_batch.corpora.base import Labels, fail
+from ser_batch.corpora.base import NameCorpus, pick
 
 __all__ = ["LABEL_TABLE", "SPEAKER_TABLE", "TESS", "Tess"]
 
@@ -35,31 +35,21 @@ LABEL_TABLE: dict[str, str] = {
 SPEAKER_TABLE: dict[str, str] = {"OAF": "OAF", "YAF": "YAF", "OA": "OAF"}
 """Speaker prefix (upper-cased) -> speaker; ``OA`` is a typo in the original for OAF."""
 
-_STEM = re.compile(r"^(OAF|YAF|OA)_([^_]+)_([A-Za-z]+)$", re.IGNORECASE)
 
-
-class Tess:
+class Tess(NameCorpus):
     """TESS file names: ``SPEAKER_WORD_EMOTION``."""
 
-    name: str = "tess"
-    labels: frozenset[str] = frozenset(LABEL_TABLE.values())
+    name = "tess"
+    labels = frozenset(LABEL_TABLE.values())
     """Seven labels: no calm."""
+    pattern = re.compile(r"^(OAF|YAF|OA)_([^_]+)_([A-Za-z]+)$", re.IGNORECASE)
+    expected = "not a TESS name (expected OAF_WORD_EMOTION or YAF_WORD_EMOTION like OAF_back_angry)"
 
-    def match(self, path: Path) -> bool:
-        """True when the stem has the TESS shape (the emotion token is checked by `parse`)."""
-        return _STEM.match(path.stem) is not None
-
-    def parse(self, path: Path) -> Labels:
-        """Labels of a TESS file; `CorpusError` on a wrong layout or an unknown emotion token."""
-        m = _STEM.match(path.stem)
-        if m is None:
-            raise fail(path, "not a TESS name (expected OAF_WORD_EMOTION or YAF_WORD_EMOTION like OAF_back_angry)")
-        prefix, word, emotion = m.groups()
-        label = LABEL_TABLE.get(emotion.lower())
-        if label is None:
-            raise fail(path, f"TESS emotion {emotion!r} is not one of {', '.join(LABEL_TABLE)}")
-        speaker = SPEAKER_TABLE[prefix.upper()]
-        return Labels(corpus=self.name, speaker=f"{self.name}:{speaker}", label=label, fields={"word": word})
+    def read(self, path: Path, parts: tuple[str, ...]) -> tuple[str, str, dict[str, str]]:
+        """A known emotion token (any case); the prefix ``OA`` is speaker OAF."""
+        prefix, word, emotion = parts
+        label = pick(path, LABEL_TABLE, emotion.lower(), f"TESS emotion {emotion!r}")
+        return SPEAKER_TABLE[prefix.upper()], label, {"word": word}
 
 
 TESS = Tess()

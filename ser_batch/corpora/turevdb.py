@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ser_batch.corpora.base import Labels, display, fail
-from ser_batch.corpora.generic import folder_label
+from ser_batch.corpora.base import NameCorpus, pick
+from ser_batch.corpora.generic import check_folder
 
 __all__ = ["LABEL_TABLE", "SPEAKERS", "TUREVDB", "TurEVDB"]
 
@@ -28,43 +28,31 @@ LABEL_TABLE: dict[str, str] = {"kz": "angry", "sk": "calm", "mt": "happy", "hl":
 
 SPEAKERS: frozenset[str] = frozenset({"1157", "1234", "1358", "1984", "6783", "7895"})
 
-_STEM = re.compile(r"^(\d{4})_([A-Za-z]{2})_([^\W_]+)$")
 
-
-class TurEVDB:
+class TurEVDB(NameCorpus):
     """TurEV-DB file names: ``SPEAKER_CODE_WORD``."""
 
-    name: str = "turevdb"
-    labels: frozenset[str] = frozenset(LABEL_TABLE.values())
+    name = "turevdb"
+    labels = frozenset(LABEL_TABLE.values())
     """Four labels: angry, calm, happy, sad."""
+    pattern = re.compile(r"^(\d{4})_([A-Za-z]{2})_([^\W_]+)$")
+    expected = "not a TurEV-DB name (expected SPEAKER_CODE_WORD like 1234_kz_kirgin)"
 
     def match(self, path: Path) -> bool:
         """True for a four-digit speaker, one of the four emotion codes and a word (speaker checked by `parse`).
 
         The code is required because ``2023_en_word`` alone is too common a shape to claim.
         """
-        m = _STEM.match(path.stem)
-        return m is not None and m.group(2).lower() in LABEL_TABLE
+        parts = self.split(path)
+        return parts is not None and parts[1].lower() in LABEL_TABLE
 
-    def parse(self, path: Path) -> Labels:
-        """Labels of a TurEV-DB file; `CorpusError` on a bad layout, speaker or code, or a disagreeing folder."""
-        m = _STEM.match(path.stem)
-        if m is None:
-            raise fail(path, "not a TurEV-DB name (expected SPEAKER_CODE_WORD like 1234_kz_kirgin)")
-        speaker, code, word = m.groups()
-        label = LABEL_TABLE.get(code.lower())
-        if label is None:
-            raise fail(path, f"TurEV-DB emotion code {code} is not one of {', '.join(LABEL_TABLE)}")
-        if speaker not in SPEAKERS:
-            raise fail(path, f"TurEV-DB speaker {speaker} is not one of {', '.join(sorted(SPEAKERS))}")
-        folder = folder_label(path.parent.name)
-        if folder is not None and folder != label:
-            raise fail(
-                path,
-                f"TurEV-DB code {code} means {label} but the file is in folder {display(path.parent.name)!r} "
-                f"({folder}); move the file to the folder of its label or fix its name",
-            )
-        return Labels(corpus=self.name, speaker=f"{self.name}:{speaker}", label=label, fields={"word": word})
+    def read(self, path: Path, parts: tuple[str, ...]) -> tuple[str, str, dict[str, str]]:
+        """A known emotion code (any case) and speaker, no disagreeing folder."""
+        speaker, code, word = parts
+        label = pick(path, LABEL_TABLE, code.lower(), f"TurEV-DB emotion code {code}")
+        pick(path, SPEAKERS, speaker, f"TurEV-DB speaker {speaker}")
+        check_folder(path, label, f"TurEV-DB code {code}")
+        return speaker, label, {"word": word}
 
 
 TUREVDB = TurEVDB()

@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ser_batch.corpora.base import Labels, display, fail
-from ser_batch.corpora.generic import folder_label
+from ser_batch.corpora.base import NameCorpus, fail, pick
+from ser_batch.corpora.generic import check_folder
 
 __all__ = ["GENDERS", "LABEL_TABLE", "URDU", "Urdu"]
 
@@ -28,44 +28,24 @@ LABEL_TABLE: dict[str, str] = {"A": "angry", "H": "happy", "N": "neutral", "S": 
 
 GENDERS: dict[str, str] = {"F": "female", "M": "male"}
 
-_STEM = re.compile(r"^(S([MF])(\d+))_(F\d+)_(([A-Z])(\d+))$")
 
-
-class Urdu:
+class Urdu(NameCorpus):
     """URDU file names: ``S{M|F}{id}_F{n}_{E}{k}``."""
 
-    name: str = "urdu"
-    labels: frozenset[str] = frozenset(LABEL_TABLE.values())
+    name = "urdu"
+    labels = frozenset(LABEL_TABLE.values())
     """Four labels: angry, happy, neutral, sad."""
+    pattern = re.compile(r"^(S([MF])(\d+))_(F\d+)_(([A-Z])(\d+))$")
+    expected = "not an URDU name (expected S{M|F}{id}_F{n}_{A|H|N|S}{k} like SM2_F11_A033)"
 
-    def match(self, path: Path) -> bool:
-        """True when the stem has the URDU shape (the emotion letter is checked by `parse`)."""
-        return _STEM.match(path.stem) is not None
-
-    def parse(self, path: Path) -> Labels:
-        """Labels of an URDU file; `CorpusError` on a wrong layout, an unknown letter, or a disagreeing folder."""
-        m = _STEM.match(path.stem)
-        if m is None:
-            raise fail(path, "not an URDU name (expected S{M|F}{id}_F{n}_{A|H|N|S}{k} like SM2_F11_A033)")
-        speaker, gender, speaker_no, file_no, clip, letter, _clip_no = m.groups()
-        label = LABEL_TABLE.get(letter)
-        if label is None:
-            raise fail(path, f"URDU emotion letter {letter} is not one of {', '.join(LABEL_TABLE)}")
+    def read(self, path: Path, parts: tuple[str, ...]) -> tuple[str, str, dict[str, str]]:
+        """A known emotion letter, a speaker number from 1, no disagreeing folder."""
+        speaker, gender, speaker_no, file_no, clip, letter, _clip_no = parts
+        label = pick(path, LABEL_TABLE, letter, f"URDU emotion letter {letter}")
         if int(speaker_no) == 0:
             raise fail(path, f"URDU speaker {speaker} has number 0 (speaker numbers start at 1)")
-        folder = folder_label(path.parent.name)
-        if folder is not None and folder != label:
-            raise fail(
-                path,
-                f"URDU letter {letter} means {label} but the file is in folder {display(path.parent.name)!r} "
-                f"({folder}); move the file to the folder of its label or fix its name",
-            )
-        return Labels(
-            corpus=self.name,
-            speaker=f"{self.name}:{speaker}",
-            label=label,
-            fields={"gender": GENDERS[gender], "file": file_no, "clip": clip},
-        )
+        check_folder(path, label, f"URDU letter {letter}")
+        return speaker, label, {"gender": GENDERS[gender], "file": file_no, "clip": clip}
 
 
 URDU = Urdu()
