@@ -327,12 +327,11 @@ def frame_sequence(y: np.ndarray, sr: int, settings: FeatureSettings, silence_db
     return g, encode_blocks(y, sr, settings, g, g.speech_blocks, device)
 
 
-def speech_moments(g: Gate, frames: np.ndarray, blocks: np.ndarray | None = None) -> np.ndarray:
-    """A stretch's part of its speaker's statistics: ``moments`` of the frames of its speech blocks (those of
-    ``blocks``, a bool mask over blocks, when given). The one definition train, evaluate and score share."""
-    sel = g.speech_blocks if blocks is None else g.speech_blocks & blocks
-    per_block = len(g.energy_db) // len(g.speech_blocks)
-    return moments(frames[np.repeat(sel, per_block)])
+def speech_moments(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A stretch's part of its speaker's statistics: ``moments`` of its frames in ``mask`` — the frames of its
+    speech blocks that lie inside the recording (never the zero padding past its end). The one definition train,
+    evaluate and score share (``pieces.piece_frames`` makes the mask)."""
+    return moments(frames[mask])
 
 
 def _whisper(y: np.ndarray, sr: int, settings: FeatureSettings) -> np.ndarray:

@@ -92,4 +92,6 @@ def piece_frames(fs: FeatureSettings, read: Reader, piece: Piece, hop_s: float, 
     own = (block_s >= piece.first_start_s - 1e-6) & (block_s < min(piece.next_start_s, piece.duration_s) - 1e-6)
     frames = features.encode_blocks(y, sr, fs, g, read_blocks | (own & g.speech_blocks), device)
     starts = piece.first_start_s + hop_s * np.arange(n_windows)
-    return PieceFrames(starts, speech, idx[speech], frames, features.speech_moments(g, frames, own))
+    inside = origin + f * np.arange(len(g.energy_db)) < piece.duration_s - 1e-9  # not the padding past the end
+    stats = np.repeat(own & g.speech_blocks, per_block) & inside
+    return PieceFrames(starts, speech, idx[speech], frames, features.speech_moments(frames, stats))

@@ -209,10 +209,12 @@ def score_stream(md: Any, blocks: Iterable[np.ndarray], settings: ScoreSettings,
         yield starts, md.predict_proba(feats), sil
 
 
-def speech_moments(md: Any, blocks: Iterable[np.ndarray], settings: ScoreSettings) -> np.ndarray:
-    """Moments (``features.moments``) of the frames of a recording's speech windows: its part of its speaker's norm."""
+def speech_moments(md: Any, blocks: Iterable[np.ndarray], settings: ScoreSettings, last_start_s: float = math.inf) -> np.ndarray:
+    """Moments (``features.moments``) of the frames of a recording's speech windows up to ``last_start_s`` (the
+    windows scoring uses, never extra padded tail ones): its part of its speaker's norm (feature sets read per
+    window; frame-grid ones use ``pieces.piece_frames``)."""
     total = np.zeros((3, md.features.n_coeffs))
-    for _starts, feats, sil in window_features(md, blocks, settings):
+    for _starts, feats, sil in window_features(md, blocks, settings, last_start_s=last_start_s):
         if (~sil).any():
             total += features.moments(feats[~sil])
     return total
@@ -238,7 +240,7 @@ def predict(signal: np.ndarray, sr: int, model: str | os.PathLike[str] | None = 
         return _predict_grid(md, signal_reader(y, md.features.sample_rate), y.size / md.features.sample_rate, settings, device)
     part = Partial()
     last = _last_start(y.size / md.features.sample_rate, md.features.duration_s, settings)
-    norm = features.mean_std(speech_moments(md, [y], settings)) if md.speaker_norm else None
+    norm = features.mean_std(speech_moments(md, [y], settings, last)) if md.speaker_norm else None
     for _starts, proba, sil in score_stream(md, [y], settings, last_start_s=last, norm=norm):
         part.add(proba, sil)
     return _prediction(part, md.classes)
@@ -253,7 +255,7 @@ def predict_file(path: str | os.PathLike[str], model: str | os.PathLike[str] | N
         return _predict_grid(md, file_reader(os.fspath(path), md.features.sample_rate), info.duration_s, settings, device)
     part = Partial()
     last = _last_start(info.duration_s, md.features.duration_s, settings)
-    norm = features.mean_std(speech_moments(md, audio.stream(path, md.features.sample_rate), settings)) if md.speaker_norm else None
+    norm = features.mean_std(speech_moments(md, audio.stream(path, md.features.sample_rate), settings, last)) if md.speaker_norm else None
     for _starts, proba, sil in score_stream(md, audio.stream(path, md.features.sample_rate), settings, last_start_s=last, norm=norm):
         part.add(proba, sil)
     return _prediction(part, md.classes)
@@ -477,7 +479,8 @@ def moments_task(paths: list[str], model: str, settings: ScoreSettings) -> dict[
     out = {}
     for p in paths:
         try:
-            out[p] = speech_moments(md, audio.stream(p, md.features.sample_rate), settings)
+            last = _last_start(audio.probe(p).duration_s, md.features.duration_s, settings)
+            out[p] = speech_moments(md, audio.stream(p, md.features.sample_rate), settings, last)
         except Exception:  # noqa: BLE001 - the scoring pass turns the same failure into the file's error row
             continue
     return out

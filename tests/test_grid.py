@@ -153,3 +153,12 @@ def test_layout_speakers_of_a_folder_per_label_corpus_are_the_recordings(tmp_pat
     spk = S.speakers_of(files, "layout")
     assert spk[files[0]] != spk[files[1]] and spk[files[0]] == f"recording:{files[0]}"
     assert spk[files[2]] == "ravdess:1"
+
+
+def test_speaker_statistics_leave_out_the_padding() -> None:
+    """A speaker's statistics count the frames of speech blocks inside the recording, never the zero padding of its
+    last block (4.2 s of speech: 42 frames, though its blocks hold 60)."""
+    y = talk(4.2, seed=3)
+    pf = pieces.piece_frames(WS, S.signal_reader(y, SR), pieces.plan_pieces("", 4.2, 3.0, 0.5, 600.0)[0], 0.5, windows.SILENCE_DB)
+    assert pf.moments[0, 0] == 42
+    np.testing.assert_allclose(pf.moments[1, 0] / 42, pf.frames[:42, 0].mean(), rtol=1e-5)
