@@ -24,6 +24,9 @@ WORKER_ENV = {
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
     "TF_CPP_MIN_LOG_LEVEL": "3",
+    # TensorFlow's own pools (the classifier) would otherwise take every core in every worker, beside the encoder
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
     # librosa compiles numba gufuncs into its own folder on first import; fresh workers doing that at once can
     # leave that cache inconsistent, and later librosa.yin calls in the user's own code then segfault (numba
     # issue #10128). ser-batch calls no numba code itself; its workers keep their compiled copies to themselves.
