@@ -688,13 +688,14 @@ TASKS_PER_SLOT = 4
 """Tasks per worker thread a job is cut into at least (when tasks of ``task_s`` would be fewer): with one or two
 tasks per worker, one worker got most of the audio (measured: 2 workers at 22x real time each, against 39x alone)."""
 MIN_TASK_S = 120.0
-"""The smallest task (and piece) that cutting for balance makes: a piece reads up to a block of audio around it."""
+"""The smallest task (and piece) that cutting for balance makes (a piece reads up to a block of audio around it);
+a smaller ``task_s`` set by the caller is kept."""
 
 
 def task_sizes(settings: ScoreSettings, total_s: float, slots: int) -> ScoreSettings:
     """Settings whose task and piece lengths cut ``total_s`` seconds of audio into enough tasks for ``slots``
     worker threads. Piece boundaries change no result (``pieces``), only which parts a rerun can reuse."""
-    per = max(MIN_TASK_S, min(settings.task_s, total_s / (TASKS_PER_SLOT * max(1, slots))))
+    per = min(settings.task_s, max(MIN_TASK_S, total_s / (TASKS_PER_SLOT * max(1, slots))))  # never above task_s
     return replace(settings, task_s=per, chunk_s=min(settings.chunk_s, per))
 
 

@@ -504,8 +504,8 @@ def test_long_recordings_split_across_tasks_give_the_same_report(recordings, def
     assert len(pieces) >= 7 and len(tasks) >= 3  # the 40 s file really is split
     said: list[str] = []
     score([root], tmp_path / "r.parquet", model=tiny_model, settings=settings, segments=tmp_path / "s.parquet", scheduler=scheduler, progress=False, echo=said.append)
-    n_tasks = int(re.search(r"in (\d+) tasks", said[0]).group(1))
-    n_default = int(re.search(r"in (\d+) tasks", default_run.said[0]).group(1))
+    n_tasks = next(int(m.group(1)) for line in said if (m := re.search(r"in (\d+) tasks", line)))
+    n_default = next(int(m.group(1)) for line in default_run.said if (m := re.search(r"in (\d+) tasks", line)))
     assert n_tasks > n_default
     assert_same_report(pd.read_parquet(tmp_path / "r.parquet"), default_run.report)
     seg = pd.read_parquet(tmp_path / "s.parquet").sort_values(["path", "start_s"]).reset_index(drop=True)
@@ -549,7 +549,7 @@ def test_resume_after_a_crash_scores_each_recording_once(recordings, tiny_model:
     (parts / long_tasks[2]).mkdir()
     said: list[str] = []
     failed = score([folder], out, **kw, echo=said.append)
-    assert f"{len(names) - 2} already done" in said[0]
+    assert f"{len(names) - 2} already done" in "\n".join(said)
     rep = _by_path(pd.read_parquet(out))
     long = rep.loc[str(folder / "long_40s.flac")]
     # a recording with a lost chunk must not be reported from its other chunks
@@ -562,7 +562,7 @@ def test_resume_after_a_crash_scores_each_recording_once(recordings, tiny_model:
     monkeypatch.undo()
     said.clear()
     score([folder], out, **kw, echo=said.append)
-    assert f"{len(names) - 1} already done" in said[0]  # only the failed task ran again
+    assert f"{len(names) - 1} already done" in "\n".join(said)  # only the failed task ran again
     resumed = pd.read_parquet(out)
     assert resumed["path"].is_unique and len(resumed) == len(reference) == 3
     assert_same_report(resumed, reference, atol=0)
@@ -714,7 +714,8 @@ def test_speaker_normalisation_removes_a_speakers_recording_level(two_actors: Pa
     # without normalisation the same model weights see the level difference
     score([two_actors], tmp_path / "raw.parquet", model=tiny_model, scheduler=scheduler, progress=False, settings=coarse)
     raw = _by_actor(pd.read_parquet(tmp_path / "raw.parquet"))
-    assert np.abs(raw.loc["Actor_01"].to_numpy() - raw.loc["Actor_02"].to_numpy()).max() > 1e-3
+    # (the untrained model saturates: compare log-probabilities, where the level difference shows)
+    assert np.abs(np.log(raw.loc["Actor_01"].to_numpy()) - np.log(raw.loc["Actor_02"].to_numpy())).max() > 0.1
     # each recording on its own: still level-free, but other statistics than the speaker's
     score([two_actors], tmp_path / "r.parquet", model=norm_model, speakers="recording", scheduler=scheduler, progress=False)
     alone = pd.read_parquet(tmp_path / "r.parquet")

@@ -28,6 +28,7 @@ def make_rows(n: int) -> list[dict[str, object]]:
             "augmentation": kinds[i % 4],
             "aug_param": None if i % 4 == 0 else 0.5 * i,
             "pad_s": 0.25 * i,
+            "start_s": 0.6,
             "feature_set": "seed",
             "feature_version": 1,
         }
@@ -46,6 +47,7 @@ def test_schema_fields_and_types() -> None:
         "augmentation": pa.string(),
         "aug_param": pa.float32(),
         "pad_s": pa.float32(),
+        "start_s": pa.float32(),
         "feature_set": pa.string(),
         "feature_version": pa.int32(),
         "features": pa.list_(pa.float32(), 79 * 22),
