@@ -706,7 +706,7 @@ def _group(pieces: list[Piece], settings: ScoreSettings) -> list[list[Piece]]:
     acc = 0.0
     for p in pieces:
         cur.append(p)
-        acc += p.last_start_s - p.first_start_s + settings.hop_s
+        acc += _audio_s([p])
         if acc >= settings.task_s:
             tasks.append(cur)
             cur, acc = [], 0.0
