@@ -164,7 +164,8 @@ def main() -> None:
     from ser_batch import corpora
     from ser_batch.augment import AugmentSettings
     from ser_batch.extract import extract
-    from ser_batch.score import default_model, score
+    from ser_batch.modeldir import default_model
+    from ser_batch.score import score
 
     rows: list[tuple[str, str, str, float, dict[int, tuple[float, float]]]] = []
     with tempfile.TemporaryDirectory(prefix="ser-memory-") as tmp_name:

@@ -112,9 +112,9 @@ def _encoder_rate(clips: list[str], seconds: float) -> float:
 def profile_stages(model: Path, recording: Path) -> dict[str, float]:
     """Seconds per stage of scoring one recording in this process, as a worker does it, stage by stage."""
     from ser_batch import encoder, features, pieces, windows
-    from ser_batch import score as S
+    from ser_batch import inference as S
 
-    md = S._load_model(str(model))
+    md = S.load_model(str(model))
     fs = md.features
     encoder.encode(np.zeros((1, 48000), np.float32), SR)  # the encoder's model is loaded once per process: not timed
     md.predict_proba(np.zeros((1, *fs.shape), np.float32))
@@ -137,7 +137,7 @@ def profile_stages(model: Path, recording: Path) -> dict[str, float]:
         info = sf.info(str(recording))
         t_all = time.perf_counter()
         read = timed("decode + resample", S.file_reader(str(recording), SR))
-        for pc in S.plan_pieces(str(recording), info.duration, fs.duration_s, S.ScoreSettings()):
+        for pc in pieces.plan_pieces(str(recording), info.duration, fs.duration_s, S.ScoreSettings().hop_s, S.ScoreSettings().chunk_s):
             t = time.perf_counter()
             pf = pieces.piece_frames(fs, read, pc, S.ScoreSettings().hop_s, windows.SILENCE_DB)
             times["encoder"] += time.perf_counter() - t
@@ -218,7 +218,7 @@ def make_cluster(workers: int):  # type: ignore[no-untyped-def]
 
 
 def _load(model: str) -> None:
-    from ser_batch.score import _load_model
+    from ser_batch.inference import load_model as _load_model
 
     _load_model(model)
 
@@ -332,7 +332,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from ser_batch import modeldir
-    from ser_batch.score import default_model
+    from ser_batch.modeldir import default_model
 
     args.model = args.model or default_model()
     modeldir.read_config(args.model)  # a clear error now rather than after building hours of audio

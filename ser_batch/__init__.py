@@ -5,7 +5,8 @@ The Python API behind the CLI, for notebooks and programs::
     from ser_batch.extract import extract      # corpora -> Parquet feature shards
     from ser_batch.train import train, fit     # shards -> model directory, speaker-independent figures
     from ser_batch.evaluate import evaluate    # model + shards -> report
-    from ser_batch.score import score, predict # recordings -> emotion report; one signal -> emotion
+    from ser_batch.score import score          # recordings (folders, lists) -> emotion report
+    from ser_batch.predict import predict      # one signal -> emotion
     from ser_batch.report import report        # emotion report (+ segments) -> one self-contained HTML page
 """
 

@@ -76,7 +76,7 @@ def default_config() -> dict[str, Any]:
     shifted windows, model, epochs, ...). Where it cannot be read, the Python API's defaults apply, and a note says so."""
     import json
 
-    from ser_batch.score import default_model
+    from ser_batch.modeldir import default_model
 
     path = default_model() / "config.json"
     try:
@@ -275,8 +275,8 @@ ModelOpt = Annotated[Optional[Path], typer.Option("--model", "-m", help="Model d
 @app.command()
 def score(
     inputs: Annotated[list[Path], typer.Argument(help="Folders (searched recursively), audio files of any length, or lists of paths (.txt/.lst one a line, .csv or .parquet with a path column).", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Report, one row per recording: .parquet or .csv.")] = Path("report.parquet"),
-    segments: Annotated[Optional[Path], typer.Option("--segments", help="Also write one row per window to this .parquet.")] = None,
+    out: Annotated[str, typer.Option("--out", "-o", help="Report, one row per recording: .parquet, .csv, or a folder DIR/ for a partitioned Parquet dataset (large jobs).")] = "report.parquet",
+    segments: Annotated[Optional[str], typer.Option("--segments", help="Also write one row per window to this .parquet, .csv or folder DIR/.")] = None,
     model: ModelOpt = None,
     hop: Annotated[float, typer.Option(help="Seconds between window starts (the shipped models' windows are 3 s; a multiple of 0.1 s for whisper_base, where a small hop costs no encoding).")] = SCORE_HOP_S,
     silence_db: Annotated[float, typer.Option(help="Windows whose loud frames stay below this dBFS are silence (never encoded).")] = SILENCE_DB,
@@ -314,16 +314,17 @@ def predict(
     model: ModelOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print the probability of each emotion.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per file instead.")] = False,
+    device: Device = "auto",
 ) -> None:
     """Print `Emotion Detected: <label>` for each file (the seed's predict.py), in this process."""
     import json
 
-    from ser_batch.score import predict_file
+    from ser_batch.predict import predict_file
 
     failed = 0
     for f in files:
         try:
-            p = predict_file(f, model)
+            p = predict_file(f, model, device=device)
         except SerBatchError as exc:
             failed += 1
             if as_json:
@@ -387,7 +388,7 @@ def models_command(
     folders: Annotated[Optional[list[Path]], typer.Argument(help="More folders of model directories (or model directories) to list beside the default model's folder (models/).", show_default=False)] = None,
 ) -> None:
     """List models: name, version, feature set, model, classes and the headline figure (UAR on unseen speakers)."""
-    from ser_batch.score import default_model
+    from ser_batch.modeldir import default_model
 
     default = default_model()
     roots = [default.parent, *(folders or [])]

@@ -263,7 +263,7 @@ def follow(
     show: bool = True,
 ) -> Iterator[tuple[Future, Any, BaseException | None]]:
     """Yield (future, result, error) as tasks finish, advancing a progress bar by each task's weight."""
-    bar = _bar(total, unit, show)
+    bar = progress_bar(total, unit, show)
     try:
         for fut in as_completed(futures):
             try:
@@ -276,7 +276,8 @@ def follow(
         bar.close()
 
 
-def _bar(total: float, unit: str, show: bool) -> Any:
+def progress_bar(total: float | None, unit: str, show: bool) -> Any:
+    """A progress bar on stderr in the summary's unit (hidden when ``show`` is false); ``total`` None: a count."""
     from tqdm import tqdm
 
     # the summary's own unit and figures (e.g. 1.48 h audio), never tqdm's inverted rates such as "920s/h audio"

@@ -137,6 +137,17 @@ def _infer(model: Any) -> Any:
     return fn
 
 
+DEFAULT_MODEL_NAME = "ser-default"
+
+
+def default_model() -> Path:
+    """The shipped model: $SER_BATCH_MODEL, else models/ser-default of this checkout."""
+    env = os.environ.get("SER_BATCH_MODEL")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[1] / "models" / DEFAULT_MODEL_NAME
+
+
 def versions() -> dict[str, str]:
     """Versions of the packages that shape a model's numbers."""
     out = {}

@@ -710,7 +710,7 @@ def _hist_quantile(hist: np.ndarray, q: float) -> float:
 
 
 def _default_models_dir() -> Path:
-    from ser_batch.score import default_model
+    from ser_batch.modeldir import default_model
 
     return default_model().parent
 

@@ -17,7 +17,7 @@ from ser_batch import cli
 from ser_batch.augment import AugmentSettings
 from ser_batch.cli import app
 from ser_batch.features import FeatureSettings
-from ser_batch.score import default_model
+from ser_batch.modeldir import default_model
 from ser_batch.train import TrainSettings
 
 runner = CliRunner()

@@ -18,7 +18,7 @@ import ser_batch
 from ser_batch import quiet
 from ser_batch.cli import app
 from ser_batch.labels import EMOTIONS
-from ser_batch.score import default_model
+from ser_batch.modeldir import default_model
 
 runner = CliRunner()
 

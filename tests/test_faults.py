@@ -195,7 +195,7 @@ def test_score_survives_a_killed_worker(recordings: Path, tiny_model: Path, scor
     settings = ScoreSettings(chunk_s=120.0, task_s=240.0)  # ten tasks of two chunks
     with external_cluster(tmp_path / "cluster") as cluster, ThreadPoolExecutor(1) as pool:
         job = pool.submit(score, [recordings], out, model=tiny_model, settings=settings, scheduler=cluster.address, progress=False)
-        wait_for(lambda: len(finished_files(out.parent, ".report.parquet.parts-*/task-*.parquet")) >= 3, 180, "three parts", lambda: not job.done())
+        wait_for(lambda: len(finished_files(out.parent, ".report.parquet.parts-*/batch-*-u*.parquet")) >= 3, 180, "three parts", lambda: not job.done())
         victim = busy_worker(cluster)
         cluster.kill_worker(victim)
         result = job.result(timeout=240)
@@ -285,7 +285,7 @@ def test_sigterm_during_score_leaves_no_temporaries_and_resumes(recordings: Path
     out = tmp_path / "out" / "report.parquet"
     args = ["score", str(recordings), "--out", str(out), "--model", str(tiny_model), "--workers", "1", "--quiet"]
     proc = start(args, tmp_path)
-    parts = lambda: finished_files(out.parent, ".report.parquet.parts-*/task-*.parquet")  # noqa: E731
+    parts = lambda: finished_files(out.parent, ".report.parquet.parts-*/batch-*-u*.parquet")  # noqa: E731
     try:
         wait_for(lambda: len(parts()) >= 1, 180, "the first part", lambda: proc.poll() is None)
         code, text = stop(proc, signal.SIGTERM, group=False)

@@ -13,7 +13,9 @@ import soundfile as sf
 
 from conftest import emotion_signal, make_tiny_model
 from ser_batch import encoder, features, pieces, windows
+from ser_batch import plan, speakers as SP
 from ser_batch import score as S
+from ser_batch.inference import classify, file_reader, load_model, signal_reader
 from ser_batch.errors import ConfigError
 from ser_batch.extract import FileTask, WindowSettings, extract_file
 from ser_batch.features import FeatureSettings
@@ -69,7 +71,7 @@ def test_pieces_see_what_the_whole_recording_sees(count_blocks: list[int]) -> No
     """Cut into pieces of 6 s, a recording gives the same speech decisions, window features and statistics as in
     one piece, and encodes at most one extra block per piece boundary."""
     y = talk(40.0, pauses=((10.0, 9.0),), seed=1)
-    read = S.signal_reader(y, SR)
+    read = signal_reader(y, SR)
     whole = pieces.piece_frames(WS, read, pieces.plan_pieces("", 40.0, 3.0, 0.5, 600.0)[0], 0.5, windows.SILENCE_DB)
     once = sum(count_blocks)
     count_blocks.clear()
@@ -94,7 +96,7 @@ def test_training_windows_are_the_scoring_windows(tmp_path: Path) -> None:
     sf.write(path, y, SR)
     task = FileTask(str(path), "rid", "generic", "generic:a", "angry", "{}")
     rows, x, _info, mom = extract_file(task, WS, None, WindowSettings(hop_s=0.5))
-    pf = pieces.piece_frames(WS, S.file_reader(str(path), SR), pieces.plan_pieces(str(path), 7.3, 3.0, 0.5, 600.0)[0], 0.5, windows.SILENCE_DB)
+    pf = pieces.piece_frames(WS, file_reader(str(path), SR), pieces.plan_pieces(str(path), 7.3, 3.0, 0.5, 600.0)[0], 0.5, windows.SILENCE_DB)
     assert [r["start_s"] for r in rows] == pf.starts[pf.speech].tolist()
     np.testing.assert_allclose(x, windows.cut(pf.frames, pf.first, WS.n_frames), atol=2e-3)
     np.testing.assert_allclose(mom, pf.moments, rtol=1e-3)
@@ -119,18 +121,26 @@ def test_one_encoder_pass_for_a_speaker_normalised_model(tmp_path: Path, count_b
         sf.write(p, talk(14.0, pauses, seed=i), SR)
         paths.append(str(p))
     settings = S.ScoreSettings(chunk_s=6.0)
-    task = [pc for p in paths for pc in S.plan_pieces(p, 14.0, 3.0, settings)]
+    who = tmp_path / "who.csv"
+    who.write_text("path,speaker\nrec0.wav,spk\nrec1.wav,spk\n")
     parts = tmp_path / "parts"
-    S.frames_task(task, str(model), settings, str(parts), "t.parquet")
+    plan.probe_task(paths, str(parts), "b.parquet", settings, str(who))
+    (spec,) = plan.cut_tasks("b.parquet", plan.durations(parts, "b.parquet"), 3.0, settings)
+    task = [pc for _r, pc in plan.task_pieces(spec, plan.read_plan(parts, "b.parquet"), 3.0, settings)]
+    assert len(task) >= 4  # both recordings, each in pieces
+    S.stats_task(spec, str(model), settings, str(parts))
     encoded = sum(count_blocks)
-    norms = S._norms_from_stats(parts, ["t.parquet"], {p: "spk" for p in paths})
-    assert set(norms) == set(paths)
-    kept = S._load_frames(parts / S.FRAMES_DIR / "t.npz", len(task))
-    S.score_task(task, str(model), settings, str(parts), "t.parquet", True, norms)
+    totals = SP.sum_moments([parts / S.STATS_DIR / spec.name])
+    assert set(totals) == {"who.csv:spk"}
+    SP.write_norms(totals, parts / "norms.parquet")
+    norm = SP.read_norms(str(parts / "norms.parquet"))["who.csv:spk"]
+    kept_path = parts / S.STATS_DIR / f"{Path(spec.name).stem}.npz"
+    kept = S._load_frames(kept_path, len(task))
+    S.score_task(spec, str(model), settings, str(parts), "t.parquet", True, str(parts / "norms.parquet"))
     assert sum(count_blocks) == encoded  # the second task encoded nothing
-    assert not (parts / S.FRAMES_DIR / "t.npz").exists()  # and cleaned up after itself
-    md = S._load_model(str(model))
-    want = np.concatenate([S.classify(md, pf, norms[pc.path], 64) for pc, pf in zip(task, kept)])
+    assert not kept_path.exists()  # and cleaned up after itself
+    md = load_model(str(model))
+    want = np.concatenate([classify(md, pf, norm, 64) for pf in kept])
     seg = pd.read_parquet(parts / "segments" / "t.parquet")
     got = seg[[c for c in seg.columns if c.startswith("p_")]].to_numpy()
     np.testing.assert_allclose(got[seg["is_speech"]], want[~np.isnan(want[:, 0])], atol=1e-5)
@@ -150,7 +160,7 @@ def test_a_hop_off_the_frame_grid_is_refused_before_any_work(tmp_path: Path) -> 
 def test_layout_speakers_of_a_folder_per_label_corpus_are_the_recordings(tmp_path: Path) -> None:
     """A folder-per-label layout names no speaker: each recording is its own, never one speaker for the folder."""
     files = [str(tmp_path / "angry" / "a.wav"), str(tmp_path / "angry" / "b.wav"), "/x/Actor_01/03-01-05-01-01-01-01.wav"]
-    spk = S.speakers_of(files, "layout")
+    spk = dict(zip(files, SP.speaker_of(files, "layout")))
     assert spk[files[0]] != spk[files[1]] and spk[files[0]] == f"recording:{files[0]}"
     assert spk[files[2]] == "ravdess:1"
 
@@ -159,6 +169,6 @@ def test_speaker_statistics_leave_out_the_padding() -> None:
     """A speaker's statistics count the frames of speech blocks inside the recording, never the zero padding of its
     last block (4.2 s of speech: 42 frames, though its blocks hold 60)."""
     y = talk(4.2, seed=3)
-    pf = pieces.piece_frames(WS, S.signal_reader(y, SR), pieces.plan_pieces("", 4.2, 3.0, 0.5, 600.0)[0], 0.5, windows.SILENCE_DB)
+    pf = pieces.piece_frames(WS, signal_reader(y, SR), pieces.plan_pieces("", 4.2, 3.0, 0.5, 600.0)[0], 0.5, windows.SILENCE_DB)
     assert pf.moments[0, 0] == 42
     np.testing.assert_allclose(pf.moments[1, 0] / 42, pf.frames[:42, 0].mean(), rtol=1e-5)

@@ -30,7 +30,8 @@ from conftest import make_tiny_model
 from test_cluster import no_temporaries
 from ser_batch import modeldir, shards
 from ser_batch.errors import ModelDirError
-from ser_batch.score import ScoreSettings, window_starts
+from ser_batch.score import ScoreSettings
+from ser_batch.windows import starts as window_starts
 
 SR = 16_000
 ROOT = os.geteuid() == 0  # in CI the tests run as root, where chmod 000 does not stop reading

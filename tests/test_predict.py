@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 from ser_batch.errors import AudioError
 from ser_batch.features import FeatureSettings
 from ser_batch.labels import EMOTIONS
-from ser_batch.score import Prediction, ScoreSettings, predict, predict_file, window_starts
+from ser_batch.predict import Prediction, predict, predict_file
+from ser_batch.score import ScoreSettings
+from ser_batch.windows import starts as window_starts
 
 FS = FeatureSettings()
 SHIPPED = REPO / "models" / "ser-default"

@@ -21,7 +21,7 @@ from ser_batch import report as rp
 from ser_batch.cli import app
 from ser_batch.errors import ConfigError
 from ser_batch.labels import EMOTIONS
-from ser_batch.score import REPORT_COLUMNS
+from ser_batch.verdict import REPORT_COLUMNS
 
 P = [f"p_{e}" for e in EMOTIONS]
 DAYS = ["2024-03-01", "2024-03-02", "2024-03-04", "2024-03-09"]

@@ -27,17 +27,16 @@ from ser_batch import score as S
 from ser_batch.errors import ConfigError, ModelDirError
 from ser_batch.features import FeatureSettings
 from ser_batch.labels import EMOTIONS
-from ser_batch.score import (
-    REPORT_COLUMNS,
-    Partial,
-    ScoreSettings,
-    iter_windows,
-    plan_pieces,
-    score,
-    silent,
-    verdict,
-    window_starts,
-)
+from ser_batch import plan, pieces as P, speakers as SP
+from ser_batch.inference import iter_windows, silent
+from ser_batch.predict import predict, predict_file
+from ser_batch.score import ScoreSettings, score
+from ser_batch.verdict import REPORT_COLUMNS, Partial, verdict
+from ser_batch.windows import starts as window_starts
+
+
+def plan_pieces(path: str, duration_s: float, window_s: float, settings: ScoreSettings) -> list[P.Piece]:
+    return P.plan_pieces(path, duration_s, window_s, settings.hop_s, settings.chunk_s)
 
 FS = FeatureSettings()
 WIN = FS.duration_s  # 2.5 s
@@ -404,11 +403,13 @@ def test_predict_file_agrees_with_the_score_task(recordings, tiny_model: Path, t
     path = str(recordings[1][name])
     duration = durations({name: recordings[1][name]})[path]
     settings = ScoreSettings()
-    S.score_task(plan_pieces(path, duration, WIN, settings), str(tiny_model), settings, str(tmp_path), "t.parquet", True)
+    plan.probe_task([path], str(tmp_path), "b.parquet", settings, None)
+    (spec,) = plan.cut_tasks("b.parquet", plan.durations(tmp_path, "b.parquet"), WIN, settings)
+    S.score_task(spec, str(tiny_model), settings, str(tmp_path), "t.parquet", True)
     (part,) = pq.read_table(tmp_path / "t.parquet").to_pylist()
     seg = pq.read_table(tmp_path / "segments" / "t.parquet").to_pandas()
     assert part["error"] is None and part["path"] == path and part["chunk"] == 0
-    p = S.predict_file(path, tiny_model)
+    p = predict_file(path, tiny_model)
     assert p.windows == part["windows"] == len(seg) == len(window_starts(duration, WIN, HOP))
     assert p.speech_windows == part["speech"] == seg["is_speech"].sum()
     np.testing.assert_allclose([p.probabilities[e] for e in EMOTIONS], np.array(part["prob_sum"]) / part["speech"], atol=1e-5)
@@ -500,7 +501,7 @@ def test_long_recordings_split_across_tasks_give_the_same_report(recordings, def
     root, good, _bad = recordings
     settings = ScoreSettings(chunk_s=5, task_s=10)
     pieces = plan_pieces(str(good["long_40s.flac"]), 40.0, WIN, settings)
-    tasks = S._group(pieces, settings)
+    tasks = plan.cut_tasks("b", np.array([40.0]), WIN, settings)
     assert len(pieces) >= 7 and len(tasks) >= 3  # the 40 s file really is split
     said: list[str] = []
     score([root], tmp_path / "r.parquet", model=tiny_model, settings=settings, segments=tmp_path / "s.parquet", scheduler=scheduler, progress=False, echo=said.append)
@@ -535,7 +536,7 @@ def test_resume_after_a_crash_scores_each_recording_once(recordings, tiny_model:
     clean = score([folder], out, **kw)
     reference = pd.read_parquet(out)
     (parts,) = _parts_dirs(out)
-    names = sorted(p.name for p in parts.glob("task-*.parquet"))
+    names = sorted(p.name for p in parts.glob("batch-*-u*.parquet"))
     assert len(names) >= 4
     long_tasks = [n for n in names if str(folder / "long_40s.flac") in set(pq.read_table(parts / n)["path"].to_pylist())]
     assert len(long_tasks) >= 3
@@ -686,20 +687,20 @@ def _by_actor(df: pd.DataFrame) -> pd.DataFrame:
 def test_speakers_of_layout_recording_and_csv(two_actors: Path, tmp_path: Path) -> None:
     files = sorted(str(p) for p in two_actors.rglob("*.wav"))
     other = str(tmp_path / "call-0001.wav")
-    layout = S.speakers_of([*files, other], "layout")
+    layout = dict(zip([*files, other], SP.speaker_of([*files, other], "layout")))
     assert {layout[f] for f in files} == {"ravdess:1", "ravdess:2"}
     assert layout[other] == f"recording:{other}"  # no layout names a speaker: the recording is its own
-    assert S.speakers_of(files, "recording") == {f: f"recording:{f}" for f in files}
+    assert SP.speaker_of(files, "recording") == [f"recording:{f}" for f in files]
     table = tmp_path / "who.csv"
     table.write_text("path,speaker\n" + "".join(f"{os.path.relpath(f, tmp_path)},agent-7\n" for f in files[:2]))
-    by_csv = S.speakers_of(files, str(table))
+    by_csv = dict(zip(files, SP.speaker_of(files, str(table))))
     assert [by_csv[f] for f in files[:2]] == ["who.csv:agent-7"] * 2
     assert by_csv[files[2]] == f"recording:{files[2]}"
     (tmp_path / "bad.csv").write_text("file,who\nx,y\n")
     with pytest.raises(ConfigError, match="path,speaker"):
-        S.speakers_of(files, str(tmp_path / "bad.csv"))
+        SP.speaker_of(files, str(tmp_path / "bad.csv"))
     with pytest.raises(ConfigError, match="readable CSV"):
-        S.speakers_of(files, str(tmp_path / "missing.csv"))
+        SP.speaker_of(files, str(tmp_path / "missing.csv"))
 
 
 def test_speaker_normalisation_removes_a_speakers_recording_level(two_actors: Path, norm_model: Path, tiny_model: Path, scheduler: str, tmp_path: Path) -> None:
@@ -731,7 +732,7 @@ def test_speakers_option_needs_a_normalised_model(two_actors: Path, tiny_model: 
 
 def test_predict_with_a_normalised_model_uses_the_recordings_own_statistics(norm_model: Path) -> None:
     y = speechy(16_000, 5.0, seed=3).astype(np.float32)
-    loud, quiet = S.predict(y, 16_000, model=norm_model), S.predict(0.3 * y, 16_000, model=norm_model)
+    loud, quiet = predict(y, 16_000, model=norm_model), predict(0.3 * y, 16_000, model=norm_model)
     assert loud.probabilities == pytest.approx(quiet.probabilities, abs=1e-4)
 
 

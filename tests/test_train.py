@@ -290,7 +290,7 @@ def test_speaker_norm_standardises_each_speaker_with_its_own_recordings(features
 
 
 def test_a_speaker_normalised_holdout_model_says_so_and_refuses_raw_features(features: Path, tmp_path: Path) -> None:
-    from ser_batch.score import ScoreSettings, score_stream
+    from ser_batch.inference import ScoreSettings, score_stream
     from ser_batch.train import train
 
     train([features], tmp_path / "m", protocol="holdout", settings=TrainSettings(epochs=1, speaker_norm=True))
