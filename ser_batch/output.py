@@ -7,6 +7,7 @@ as one table. Each is written under a temporary name and put in place when compl
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -101,11 +102,14 @@ class Counts:
 def write_report(
     parts_dir: Path, batches: Sequence[Batch], specs: dict[str, list[TaskSpec]], part_name: Callable[[TaskSpec], str],
     failures: dict[str, str], extra_errors: dict[str, str], config: dict[str, Any], out: str | os.PathLike[str],
-    window_s: float, settings: ScoreSettings, with_speaker: bool,
+    window_s: float, settings: ScoreSettings, with_speaker: bool, metadata: dict[str, Any] | None = None,
 ) -> Counts:
     """The report from the plan and score parts, one batch at a time, in listing order; then ``extra_errors``
-    (inputs that could not be listed) as error rows."""
+    (inputs that could not be listed) as error rows. ``metadata`` (JSON-able) goes into the Parquet schema, so a
+    report says which settings made it (``ser-batch report`` shows them)."""
     schema = report_schema(with_speaker)
+    if metadata:
+        schema = schema.with_metadata({k: json.dumps(v) for k, v in metadata.items()})
     sink = Sink(out)
     counts = Counts()
     try:
@@ -194,4 +198,4 @@ def _table(rows: list[dict[str, Any]], schema: pa.Schema, config: dict[str, Any]
             if isinstance(v, float) and math.isnan(v):
                 r[k] = None
         r["model"], r["model_version"] = config["name"], version
-    return pa.Table.from_pylist(rows, schema=schema)
+    return pa.Table.from_pylist(rows, schema=schema)  # the schema's metadata travels with every part

@@ -256,7 +256,10 @@ def score(
         finally:  # interrupted or not: finished parts stay for the rerun, half-written ones go
             for sub in ("", "segments", STATS_DIR, plan.PLAN_DIR):
                 remove_temporaries(parts_dir / sub)
-    counts = output.write_report(parts_dir, batches, specs, name, failures, listing_errors, config, out, fs.duration_s, settings, normalised)
+    meta = {"score_settings": settings.to_dict(), "model": {"name": config["name"], "version": str(config.get("model_version", "")), "path": str(model_dir)}}
+    if who:
+        meta["speakers"] = who
+    counts = output.write_report(parts_dir, batches, specs, name, failures, listing_errors, config, out, fs.duration_s, settings, normalised, meta)
     if segments:
         output.write_segments(parts_dir, every, name, segments, SEGMENT_SCHEMA)
     shutil.rmtree(parts_dir, ignore_errors=True)

@@ -7,6 +7,7 @@ starts the second (``--workers 1``) and is skipped while models/ser-default is a
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -779,3 +780,51 @@ def test_cli_score_speakers_option(two_actors: Path, norm_model: Path, tiny_mode
     assert pd.read_csv(out)["speaker"].str.startswith("recording:").all()
     r = CliRunner().invoke(app, [*args, "--model", str(tiny_model), "--speakers", "layout"])
     assert r.exit_code != 0 and "speaker-normalised" in r.output
+
+
+# ---------------------------------------------------------------- a large job's shape: client, lists, datasets
+
+
+def test_a_folder_out_is_a_parquet_dataset_equal_to_the_file_report(recordings, default_run, tiny_model: Path, scheduler: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``--out DIR/`` writes part files that pandas and pyarrow read as one table: the same rows as the .parquet
+    report; the segments likewise; the report says which settings made it."""
+    import pyarrow.dataset as ds
+
+    root, _good, _bad = recordings
+    out, seg = tmp_path / "rep", tmp_path / "seg"
+    r = score([root], f"{out}/", model=tiny_model, segments=f"{seg}/", scheduler=scheduler, progress=False)
+    assert r.recordings == len(default_run.report)
+    assert out.is_dir() and all(p.name.startswith("part-") for p in out.iterdir())
+    assert_same_report(pd.read_parquet(out), default_run.report)
+    assert ds.dataset(seg).count_rows() == len(default_run.segments)
+    meta = json.loads(pq.read_schema(next(out.iterdir())).metadata[b"score_settings"])
+    assert meta["hop_s"] == ScoreSettings().hop_s
+    # a rerun replaces the dataset; a folder holding anything else is refused
+    score([root], out, model=tiny_model, scheduler=scheduler, progress=False)
+    assert_same_report(pd.read_parquet(out), default_run.report)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("x")
+    with pytest.raises(ConfigError, match="other than a report"):
+        score([root], tmp_path / "mine", model=tiny_model, scheduler=scheduler, progress=False)
+
+
+def test_the_client_never_opens_audio_and_scores_a_listed_path_once(recordings, default_run, tiny_model: Path, scheduler: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Durations and probing errors come from the workers: with audio probing broken in this (the client's)
+    process, the report is the same. A list naming a file twice gives one row."""
+    import soundfile
+
+    from ser_batch import audio
+
+    def boom(*_a, **_k):  # type: ignore[no-untyped-def]
+        raise AssertionError("the client opened an audio file")
+
+    monkeypatch.setattr(audio, "probe", boom)
+    monkeypatch.setattr(soundfile, "info", boom)
+    monkeypatch.setattr(soundfile, "SoundFile", boom)
+    root, good, _bad = recordings
+    score([root], tmp_path / "r.parquet", model=tiny_model, scheduler=scheduler, progress=False)
+    assert_same_report(pd.read_parquet(tmp_path / "r.parquet"), default_run.report)
+    twice = tmp_path / "twice.txt"
+    twice.write_text(f"{good['talk_7s.wav']}\n{good['talk_7s.wav']}\n")
+    r = score([twice], tmp_path / "t.csv", model=tiny_model, scheduler=scheduler, progress=False)
+    assert r.recordings == 1 and len(pd.read_csv(tmp_path / "t.csv")) == 1
