@@ -98,6 +98,42 @@ def figures(result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def baseline(model_dir: Path, corpus: str, dirs: list[str]) -> dict[str, Any] | None:
+    """A trained model (e.g. today's RAVDESS-only default) judged on ``corpus``'s recordings of speakers it never
+    trained or validated on, as a LOCO fit is judged (``figures``); None when no such recording shares a label."""
+    import pandas as pd
+
+    from ser_batch import modeldir, shards
+
+    md = modeldir.load(model_dir)
+    seen = set(md.config["split"].get("train_speakers", [])) | set(md.config["split"].get("val_speakers", []))
+    metas, xs = [], []
+    for d in dirs:
+        for m, x in shards.iter_batches(Path(d)):
+            keep = ((m["augmentation"] == "none") & (m["corpus"] == corpus) & ~m["speaker"].isin(seen) & m["label"].isin(md.classes)).to_numpy()
+            if keep.any():
+                metas.append(m[keep])
+                xs.append(x[keep])
+    if not metas:
+        return None
+    m = pd.concat(metas, ignore_index=True)
+    x = np.concatenate(xs)
+    if md.speaker_norm:  # each speaker's own statistics, as evaluate and score take them
+        from ser_batch import features
+
+        moments = shards.speaker_moments(dirs)
+        for spk in m["speaker"].unique():
+            rows = (m["speaker"] == spk).to_numpy()
+            mean, std = features.mean_std(moments[spk])
+            x[rows] = (x[rows] - mean) / std
+    proba, y = ev.per_recording(md.predict_proba(x), m["label"].map({c: i for i, c in enumerate(md.classes)}).to_numpy(), m["recording_id"].to_numpy())
+    open_m = ev.metrics(y, proba.argmax(axis=1), md.classes)
+    result = {"classes": md.classes, "test_predictions": {"proba": proba.tolist(), "y": y.tolist()}, "test_speakers": sorted(m["speaker"].unique().tolist()),
+              "uar": open_m["uar"], "per_class": open_m["per_class"], "epochs_run": None, "seconds_train": 0.0, "rows": int(len(m)),
+              "fold": None, "protocol": f"baseline {md.name}", "ece": ev.expected_calibration_error(proba, y)}  # fmt: skip
+    return figures(result)
+
+
 def _key(dirs: list[str], settings: TrainSettings, split: splits.Split) -> str:
     blob = json.dumps({"dirs": dirs, "settings": settings.to_dict(), "split": split.to_dict()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -174,6 +210,18 @@ def tables(done: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def baseline_table(baselines: dict[str, dict[str, Any]]) -> str:
+    """Trained models judged on each corpus's unseen speakers, in the LOCO table's columns."""
+    if not baselines:
+        return ""
+    lines = ["", "Trained models as they are, on each corpus's speakers they never trained or validated on:", "",
+             "| model | corpus | speakers | recordings | 4-class UAR | UAR over shared labels | open UAR |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for k, f in baselines.items():
+        model, _, corpus = k.partition("/")
+        lines.append(f"| {model} | {corpus} | {f['speakers']} | {f['recordings']} | {f.get('uar_4', float('nan')):.3f} | {f['uar_shared']:.3f} | {f['uar_open']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--features", nargs="+", required=True, help="shard folders, one per corpus (ser-batch extract), same feature settings")
@@ -193,6 +241,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--workers", type=int, default=0, help="fits in parallel on a local Dask cluster; 0 (default): one after another here")
     ap.add_argument("--scheduler", default=None, help="a running Dask scheduler (tcp://HOST:PORT) for the fits")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "corpora.json", help="JSON of every figure; the Markdown goes beside it (.md)")
+    ap.add_argument("--baseline", type=Path, action="append", default=[], help="a trained model directory (e.g. models/ser-default) judged on every corpus as a LOCO fit is, beside the table; repeatable")
     ap.add_argument("--cache", type=Path, default=REPO / "features" / "bench-corpora", help="one JSON per finished fit, reused by reruns")
     args = ap.parse_args(argv)
 
@@ -209,12 +258,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if unknown:
         raise SystemExit(f"error: --corpora names {', '.join(unknown)}, not in the shards (they hold {', '.join(present)})")
     jobs = plan(speakers, corpora, args.ravdess_folds, args.folds_file, settings)
-    if not jobs:
+    baselines: dict[str, dict[str, Any]] = {}
+    for b in args.baseline:
+        for c in present:
+            f = baseline(b, c, dirs)
+            if f is not None:
+                baselines[f"{b.name}/{c}"] = f
+                print(f"baseline {b.name} on {c}: shared UAR {f['uar_shared']:.3f}, 4-class {f.get('uar_4', float('nan')):.3f} ({f['recordings']} recordings)", flush=True)
+    if not jobs and not baselines:
         raise SystemExit("error: nothing to do: give corpora to leave out or --ravdess-folds")
     print(f"{len(jobs)} fits on {len(data.meta)} rows of {', '.join(present)}: {', '.join(jobs)}", flush=True)
     t0 = time.perf_counter()
     done = run(dirs, jobs, settings, args.cache, args.workers, args.scheduler)
-    table = tables(done)
+    table = tables(done) + baseline_table(baselines)
     report = {
         "about": "Training across corpora: leave-one-corpus-out and RAVDESS EmoBox folds (benchmarks/corpora.py)",
         "features": data.features.to_dict(),
@@ -222,6 +278,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "rows_per_corpus": data.meta.groupby("corpus").size().to_dict(),
         "settings": settings.to_dict(),
         "results": done,
+        "baselines": baselines,
         "minutes": (time.perf_counter() - t0) / 60,
     }
     write_json_atomic(report, args.out)

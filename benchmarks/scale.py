@@ -3,6 +3,7 @@
     python benchmarks/scale.py [--n 10000,100000] [--what score,extract] [--workers 2] [--json OUT]
     python benchmarks/scale.py --n 500,2000                # a quick check
     python benchmarks/scale.py --n 1000000 --what score    # the 1M run, where the session allows it
+    python benchmarks/scale.py --n 10000,100000,1000000 --what score --plan-only   # the client alone, no scoring
 
 For each N a tree of N short recordings is built under --tree-root (default /tmp/ser-scale/N/tree): hard links
 (symlinks where linking fails, e.g. across devices or at the link limit) to the clips of --source (default
@@ -204,23 +205,31 @@ def _plugin_read(dask_scheduler: Any) -> tuple[float | None, float | None]:
 # ---------------------------------------------------------------------------------------------- one client run
 
 
-def command(what: str, tree: Path, out: Path, addr: str, model: Path) -> list[str]:
+PLAN_ONLY = ["--max-hours", "0.000001"]
+"""``--plan-only``: every recording is refused as oversized by its probe task, so the workers only list and probe
+and the client does everything it does per file (listing, batches, plans, report rows) without the scoring."""
+
+
+def command(what: str, tree: Path, out: Path, addr: str, model: Path, plan_only: bool = False) -> list[str]:
     """The ser-batch command line of ``what`` (score or extract)."""
     exe = Path(sys.executable).with_name("ser-batch")
     head = [str(exe)] if exe.exists() else [shutil.which("ser-batch") or "ser-batch"]
     if what == "score":
-        return [*head, "score", str(tree), "--out", str(out / "report.parquet"), "--scheduler", addr, "--model", str(model), "--quiet"]
+        return [*head, "score", str(tree), "--out", str(out / "report.parquet"), "--scheduler", addr, "--model", str(model), "--quiet", *(PLAN_ONLY if plan_only else [])]
     return [*head, "extract", str(tree), "--no-augment", "--features", "logmel", "--out", str(out / "features"), "--scheduler", addr, "--quiet"]
 
 
-def done_count(what: str, out: Path) -> int | None:
-    """Recordings scored ok, or files extracted ok; None when the output is missing. The first error goes to stderr."""
+def done_count(what: str, out: Path, plan_only: bool = False) -> int | None:
+    """Recordings scored ok (``plan_only``: refused as oversized), or files extracted ok; None when the output is
+    missing. The first error goes to stderr."""
     try:
         if what == "score":
             import pyarrow.parquet as pq
 
             table = pq.read_table(out / "report.parquet", columns=["status", "error"]).to_pandas()
             bad = table.loc[table["status"] != "ok", "error"]
+            if plan_only:
+                return int(bad.str.contains("oversized").sum())
             if len(bad):
                 print(f"score: {len(bad)} recordings not ok, e.g. {bad.iloc[0]}", file=sys.stderr)
             return int(len(table) - len(bad))
@@ -229,7 +238,7 @@ def done_count(what: str, out: Path) -> int | None:
         return None
 
 
-def measure(what: str, tree: Path, n: int, out: Path, addr: str, model: Path, monitor: Any, log: Path) -> Run:
+def measure(what: str, tree: Path, n: int, out: Path, addr: str, model: Path, monitor: Any, log: Path, plan_only: bool = False) -> Run:
     """Run one ser-batch command as a child: its rusage, when the scheduler first sent it a task and first held a
     result (the plugin's stamps), and its wall time."""
     if out.exists():
@@ -238,13 +247,13 @@ def measure(what: str, tree: Path, n: int, out: Path, addr: str, model: Path, mo
     monitor.run_on_scheduler(_plugin_reset)
     with log.open("w") as fh:
         wall0, t0 = time.time(), time.perf_counter()
-        proc = subprocess.Popen(command(what, tree, out, addr, model), cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command(what, tree, out, addr, model, plan_only), cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
         _pid, status, usage = os.wait4(proc.pid, 0)  # wait4, not Popen.wait: it gives the child's own rusage
         total = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
     first_task, first_result = (None if t is None else t - wall0 for t in monitor.run_on_scheduler(_plugin_read))
     run = Run(what, n, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, first_task, first_result, total,
-              proc.returncode, done_count(what, out))  # fmt: skip
+              proc.returncode if not plan_only else 0, done_count(what, out, plan_only))  # fmt: skip
     shutil.rmtree(out, ignore_errors=True)
     return run
 
@@ -344,6 +353,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="worker processes of the external cluster (default 2)")
     ap.add_argument("--remove-trees", action="store_true", help="delete the trees afterwards (default: keep them for the next run)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    ap.add_argument("--plan-only", action="store_true", help="score: refuse every file as oversized (--max-hours), so the workers only probe and the client's per-file work is measured without hours of scoring")
     args = ap.parse_args()
     whats = [w.strip() for w in args.what.split(",") if w.strip()]
     if not whats or set(whats) - {"score", "extract"}:
@@ -377,7 +387,7 @@ def main() -> None:
                     sys.exit(f"warm-up {what} failed (rc {warm.rc}); see {args.tree_root / f'{what}-warmup.log'}")
                 for n in args.n:
                     log = args.tree_root / f"{what}-{n}.log"
-                    run = measure(what, trees[n], n, out, addr, args.model, monitor, log)
+                    run = measure(what, trees[n], n, out, addr, args.model, monitor, log, args.plan_only and what == "score")
                     print(f"{what} {n}: cpu {run.cpu_s:.1f} s, rss {run.peak_rss_mb:.0f} MB, first task {_f(run.first_task_s, '.2f')} s, "
                           f"total {run.total_s:.1f} s, rc {run.rc} (log {log})", file=sys.stderr)  # fmt: skip
                     runs.append(run)

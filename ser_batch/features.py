@@ -29,7 +29,6 @@ from dataclasses import asdict, dataclass, fields
 
 import librosa
 import numpy as np
-import scipy.fft
 
 from ser_batch.audio import WORKING_SR
 from ser_batch.errors import ConfigError
@@ -203,6 +202,7 @@ def stft(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     """Bit for bit librosa.stft(y, n_fft=n_fft, hop_length=hop) — Hann window, centred, zero-padded — (..., bins,
     frames) complex64, at a third less cost: frames are windowed and transformed along their contiguous axis, a few
     MB at a time (as librosa does), so a batch of many windows never needs float64 copies of all of them."""
+    import scipy.fft  # here, not at import: it costs 1.4 s that no CLI start should pay
     flat = y.reshape(-1, y.shape[-1])
     padded = np.pad(flat, [(0, 0), (n_fft // 2, n_fft // 2)])
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop, :]  # (rows, frames, n_fft)
@@ -353,6 +353,7 @@ def yin(y: np.ndarray, sr: int, fmin: float, fmax: float, frame_length: int, hop
     compile them at once the cache can be left inconsistent, after which every call segfaults (numba issue
     #10128). Nothing in ser-batch calls numba-compiled code.
     """
+    import scipy.fft  # here, not at import: it costs 1.4 s that no CLI start should pay
     if not 0 < fmin < fmax <= sr / 2:
         raise ValueError(f"yin needs 0 < fmin < fmax <= sr / 2, got fmin={fmin}, fmax={fmax}, sr={sr}")
     half = frame_length // 2

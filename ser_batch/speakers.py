@@ -15,7 +15,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -70,6 +69,8 @@ def _mtime(path: str) -> int:
 
 @lru_cache(maxsize=2)
 def _speaker_table(speakers: str, _mtime_ns: int) -> dict[str, str]:
+    import pandas as pd
+
     table = Path(speakers)
     try:
         df = pd.read_csv(table, dtype=str, keep_default_na=False)
