@@ -44,13 +44,15 @@ class TrainSpec:
     mixup: float = 0.0
     specaugment: bool = False
     speaker_norm: bool = False
+    label_mask: bool = True  # several corpora: each teaches only its own labels (train module docstring)
+    corpus_balance: str = "equal"  # each corpus's share of the loss: equal, sqrt or none
 
 
 @dataclass(frozen=True)
 class JobSpec:
     name: str
     version: str
-    extract: ExtractSpec
+    extracts: tuple[ExtractSpec, ...]  # one [extract] table, or several [[extract]] (e.g. a corpus with and one without augmentation)
     train: TrainSpec
     card: str = ""  # Markdown added to the model card (e.g. the cross-validation table that chose the configuration)
 
@@ -76,15 +78,16 @@ def load_spec(path: str | os.PathLike[str]) -> JobSpec:
     for key in ("name", "version", "extract", "train"):
         if key not in data:
             raise ConfigError(f"{p} lacks [{key}]")
-    ex = dict(data["extract"])
-    ex["corpora"] = tuple(ex.get("corpora", ()))
     unknown = set(data) - {"name", "version", "extract", "train", "card"}
     if unknown:
         raise ConfigError(f"{p}: unknown keys {sorted(unknown)}; known: card, extract, name, train, version")
-    return JobSpec(
-        str(data["name"]), str(data["version"]), _build(ExtractSpec, ex, f"{p} [extract]"), _build(TrainSpec, dict(data["train"]), f"{p} [train]"),
-        str(data.get("card", "")),
-    )
+    tables = data["extract"] if isinstance(data["extract"], list) else [data["extract"]]
+    extracts = tuple(_build(ExtractSpec, {**t, "corpora": tuple(t.get("corpora", ()))}, f"{p} [extract] {i + 1}") for i, t in enumerate(tables))
+    if len({e.out for e in extracts}) < len(extracts):
+        raise ConfigError(f"{p}: two [[extract]] tables write the same out folder; give each its own")
+    if len({e.features for e in extracts}) > 1:
+        raise ConfigError(f"{p}: the [[extract]] tables name different feature sets; a model trains on one")
+    return JobSpec(str(data["name"]), str(data["version"]), extracts, _build(TrainSpec, dict(data["train"]), f"{p} [train]"), str(data.get("card", "")))
 
 
 def run_job(
@@ -100,19 +103,21 @@ def run_job(
 
     spec = load_spec(path)
     root = Path(path).resolve().parent.parent  # paths in a spec are relative to the repository root
-    ex, tr = spec.extract, spec.train
-    ex_out, tr_out = str(root / ex.out), str(root / tr.out)
-    extract(
-        [root / c for c in ex.corpora], ex_out, feature_settings=FeatureSettings.preset(ex.features, normalize=ex.normalize),
-        augment_settings=AugmentSettings(seed=ex.seed, shifts=ex.shifts) if ex.augment else None,
-        window_settings=WindowSettings(hop_s=ex.window_hop), scheduler=scheduler, workers=workers, progress=progress, echo=echo,
-    )  # fmt: skip
+    tr = spec.train
+    outs = [str(root / ex.out) for ex in spec.extracts]
+    for ex, ex_out in zip(spec.extracts, outs):
+        extract(
+            [root / c for c in ex.corpora], ex_out, feature_settings=FeatureSettings.preset(ex.features, normalize=ex.normalize),
+            augment_settings=AugmentSettings(seed=ex.seed, shifts=ex.shifts) if ex.augment else None,
+            window_settings=WindowSettings(hop_s=ex.window_hop), scheduler=scheduler, workers=workers, progress=progress, echo=echo,
+        )  # fmt: skip
     settings = TrainSettings(
         model=tr.model, epochs=tr.epochs, batch_size=tr.batch_size, learning_rate=tr.learning_rate,
         n_val_speakers=tr.val_speakers, seed=tr.seed, patience=tr.patience, label_smoothing=tr.label_smoothing,
-        mixup=tr.mixup, specaugment=tr.specaugment, speaker_norm=tr.speaker_norm,
+        mixup=tr.mixup, specaugment=tr.specaugment, speaker_norm=tr.speaker_norm, label_mask=tr.label_mask,
+        corpus_balance=tr.corpus_balance,
     )  # fmt: skip
     return train(
-        [ex_out], tr_out, protocol=tr.protocol, fold=tr.fold, settings=settings, scheduler=scheduler, workers=workers,
+        outs, str(root / tr.out), protocol=tr.protocol, fold=tr.fold, settings=settings, scheduler=scheduler, workers=workers,
         echo=echo, name=spec.name, model_version=spec.version, job=str(path), card=spec.card,
     )  # fmt: skip

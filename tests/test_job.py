@@ -27,7 +27,7 @@ def test_shipped_model_is_what_its_spec_says(spec_path: Path) -> None:
         pytest.skip(f"{model} is not shipped")
     config = json.loads((model / "config.json").read_text())
     assert (config["name"], config["model_version"]) == (spec.name, spec.version)
-    assert config["features"]["name"] == spec.extract.features
+    assert {config["features"]["name"]} == {e.features for e in spec.extracts}
     assert config["model"]["model"] == spec.train.model and config["model"]["speaker_norm"] == spec.train.speaker_norm
     assert config["protocol"] == spec.train.protocol
     card = (model / "README.md").read_text()
@@ -44,3 +44,21 @@ def test_unknown_keys_are_refused_naming_them(tmp_path: Path) -> None:
     bad.write_text(text.replace("epochs = 30", "epochs = 30\nepoch = 3"))
     with pytest.raises(ConfigError, match="epoch"):
         load_spec(bad)
+
+
+def test_several_extract_tables_train_one_model(tmp_path: Path) -> None:
+    """[[extract]] tables (e.g. RAVDESS with augmented copies, other corpora without) feed one [train]."""
+    spec = tmp_path / "jobs" / "multi.toml"
+    spec.parent.mkdir()
+    base = 'name = "m"\nversion = "1"\n[train]\nout = "models/m"\nmodel = "pool"\ncorpus_balance = "sqrt"\n'
+    two = '[[extract]]\ncorpora = ["a"]\nout = "features/a"\nfeatures = "whisper_base"\n[[extract]]\ncorpora = ["b", "c"]\nout = "features/bc"\nfeatures = "whisper_base"\naugment = false\n'
+    spec.write_text(base + two)
+    s = load_spec(spec)
+    assert [e.out for e in s.extracts] == ["features/a", "features/bc"] and s.extracts[1].corpora == ("b", "c") and not s.extracts[1].augment
+    assert s.train.corpus_balance == "sqrt" and s.train.label_mask
+    spec.write_text(base + two.replace("features/bc", "features/a"))
+    with pytest.raises(ConfigError, match="same out"):
+        load_spec(spec)
+    spec.write_text(base + two.replace('features = "whisper_base"\naugment', 'features = "logmel"\naugment'))
+    with pytest.raises(ConfigError, match="different feature sets"):
+        load_spec(spec)
