@@ -260,6 +260,15 @@ CREDITS: dict[str, str] = {
     "IEEE Trans. Affective Computing 5(4) — Open Database License",
     "savee": "SAVEE — Haq S, Jackson PJB (2010) Multimodal emotion recognition. In Machine Audition, IGI Global",
     "emodb": "EmoDB — Burkhardt F et al. (2005) A database of German emotional speech. Interspeech 2005",
+    "ased": "ASED (Amharic) — Retta EA et al., A new Amharic speech emotion dataset and classification benchmark, "
+    "ACM TALLIP — no licence stated: research use",
+    "nemo": "nEMO (Polish) — Christop I (2024) nEMO: Dataset of Emotional Speech in Polish. LREC-COLING 2024 — CC BY-NC-SA 4.0",
+    "urdu": "URDU — Latif S, Qayyum A, Usman M, Qadir J (2018) Cross lingual speech emotion recognition: Urdu vs. "
+    "Western languages. FIT 2018 — research purposes only",
+    "turevdb": "TurEV-DB (Turkish) — Canpolat SF, Ormanoğlu Z, Zeyrek D (2020) Turkish Emotion Voice Database "
+    "(TurEV-DB). SLTU/CCURL 2020 — CC BY-NC-ND 4.0",
+    "emotiontts_kor": "emotiontts open DB (Korean, public sample) — KAIST / Selvas AI (2017-2018) — research use only, "
+    "no commercial use",
 }
 
 
