@@ -1,13 +1,16 @@
-"""Recordings to score, named by folders, audio files, or list files of paths, streamed one path at a time.
+"""Recordings to score or extract, named by folders, audio files, or list files of paths, streamed one at a time.
 
 A list file lets a job name a million recordings without a million command-line arguments, and without walking
 a huge tree: ``.txt``/``.lst`` (one path a line), ``.csv`` (a ``path`` column) or ``.parquet`` (a ``path``
 column). Lists are read in blocks, so a 1M-line list never becomes a 1M-element Python structure here; what the
 caller keeps of the paths yielded is up to the caller.
 
-These are *path lists* for scoring. A ``.csv`` given to ``extract`` is instead a labelled corpus manifest
-``path,label[,speaker]`` (`ser_batch.corpora.read_manifest`): every row needs a label, paths must exist and appear
-once. Such a manifest also works here (only its ``path`` column is read), but a plain path list is no manifest.
+`iter_paths` gives the paths (``score``); `iter_labelled` gives each with the labels its corpus layout gives it
+(``extract``). For ``extract`` a ``.csv`` with a ``label`` column is not a path list but a labelled corpus manifest
+``path,label[,speaker]`` (`ser_batch.corpora.read_manifest`): every row needs a label, paths appear once, and its
+rows carry their own labels; it is read whole before any work starts. A ``.csv`` without a ``label`` column is a
+path list there too, its paths labelled from their corpus layout as a folder's files are. `iter_paths` reads only
+the ``path`` column of either kind.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ import csv
 import os
 from collections.abc import Callable, Iterator, Sequence
 from os import PathLike
+from pathlib import Path
 from typing import Any
 
-from ser_batch.corpora import AUDIO_EXTENSIONS
+from ser_batch.corpora import AUDIO_EXTENSIONS, Corpus, Labels, get_corpus, parse, read_manifest
 from ser_batch.corpora.base import display
-from ser_batch.errors import ConfigError
+from ser_batch.errors import ConfigError, CorpusError
 
-__all__ = ["LIST_EXTENSIONS", "iter_paths"]
+__all__ = ["LIST_EXTENSIONS", "Listed", "iter_labelled", "iter_paths"]
 
 TEXT_LISTS: tuple[str, ...] = (".txt", ".lst")
 LIST_EXTENSIONS: tuple[str, ...] = (*TEXT_LISTS, ".csv", ".parquet")
@@ -33,6 +37,9 @@ _BATCH_ROWS = 65_536
 
 _SLICE_ROWS = 4_096
 """Cells of a block turned into Python objects at a time: bounds the Python memory whatever the block size."""
+
+Listed = tuple[str, "Labels | str"]
+"""A path and its labels, or the reason it has none (its name fits no corpus layout; a folder that cannot be listed)."""
 
 
 def iter_paths(inputs: Sequence[str | PathLike[str]], on_error: Callable[[str, str], None]) -> Iterator[str]:
@@ -70,6 +77,65 @@ def iter_paths(inputs: Sequence[str | PathLike[str]], on_error: Callable[[str, s
             ext = os.path.splitext(path)[1].lower()
             plan.append((ext if ext in LIST_EXTENSIONS and os.path.isfile(path) else "audio", path))
     return _paths(plan, on_error)
+
+
+def iter_labelled(inputs: Sequence[str | PathLike[str]], corpus: str | None = None) -> Iterator[Listed]:
+    """What ``extract`` reads: the paths named by `inputs`, in input order, each with its labels, one at a time.
+
+    Inputs are those of `iter_paths`, except that a ``.csv`` with a ``label`` column is a labelled manifest (read
+    whole here with `read_manifest`, so that a bad row stops the job before any work; `corpus` does not apply to
+    its rows). Every other path is labelled from its name by the `corpus` layout or the one detected
+    (`ser_batch.corpora.parse`: string work, no file is opened); a name that fits none, and a folder that cannot be
+    listed, come with the reason instead of labels. No listed file is looked at here, not even whether it exists:
+    the worker that extracts it finds out, so the work per path stays small and constant on the client.
+
+    Every input is checked (and every manifest read) before the first path is yielded: a missing input raises
+    `ConfigError`, a bad manifest or an unknown `corpus` `CorpusError`.
+    """
+    forced = get_corpus(corpus) if corpus is not None else None
+    failed: list[tuple[str, str]] = []
+    sources: list[list[tuple[Path, Labels]] | Iterator[str]] = [
+        read_manifest(Path(os.path.abspath(item))) if _is_manifest(item)
+        else iter_paths([item], lambda path, why: failed.append((path, why)))
+        for item in inputs
+    ]  # fmt: skip
+    return _labelled(sources, forced, failed)
+
+
+def _labelled(
+    sources: list[list[tuple[Path, Labels]] | Iterator[str]], forced: Corpus | None, failed: list[tuple[str, str]]
+) -> Iterator[Listed]:
+    """The generator behind `iter_labelled`; `failed` fills with the folders `iter_paths` could not list."""
+    for source in sources:
+        if isinstance(source, list):
+            yield from ((os.fspath(path), labels) for path, labels in source)
+            continue
+        for path in source:
+            yield from _drain(failed)
+            try:
+                labels: Labels | str = forced.parse(Path(path)) if forced is not None else parse(Path(path))
+            except CorpusError as exc:
+                labels = str(exc)
+            yield path, labels
+        yield from _drain(failed)
+
+
+def _drain(failed: list[tuple[str, str]]) -> Iterator[Listed]:
+    while failed:
+        yield failed.pop(0)
+
+
+def _is_manifest(item: str | PathLike[str]) -> bool:
+    """Whether `item` is a ``.csv`` file whose header names a ``label`` column (a labelled corpus manifest)."""
+    path = os.fspath(item)
+    if os.path.splitext(path)[1].lower() != ".csv" or not os.path.isfile(path):
+        return False
+    try:
+        with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+            header = next(csv.reader(fh), None)
+    except (OSError, csv.Error):
+        return False  # read as a path list, which names the problem
+    return header is not None and "label" in (c.strip().lower() for c in header)
 
 
 def _paths(plan: list[tuple[str, str]], on_error: Callable[[str, str], None]) -> Iterator[str]:
