@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,11 +112,26 @@ def write_table_atomic(table: pa.Table, path: Path) -> None:
 
 
 @contextmanager
-def parquet_writer_atomic(path: Path, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
-    """A Parquet writer for a table written piece by piece (one bigger than memory); like `write_table_atomic`,
-    the file appears under its name only once the block ends without an error."""
+def parquet_writer_atomic(path: Path, schema: pa.Schema, group_rows: int = 65_536) -> Iterator[Callable[[pa.Table], None]]:
+    """``write(table)`` for a table written piece by piece (one bigger than memory); like `write_table_atomic`,
+    the file appears under its name only once the block ends without an error. Pieces are gathered into row groups
+    of about ``group_rows`` rows: a row group per shard's piece would make thousands of tiny ones."""
     with _replacing(path, ".parquet") as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-        yield writer
+        held: list[pa.Table] = []
+        rows = 0
+
+        def write(table: pa.Table) -> None:
+            nonlocal rows
+            held.append(table)
+            rows += table.num_rows
+            if rows >= group_rows:
+                writer.write_table(pa.concat_tables(held))
+                held.clear()
+                rows = 0
+
+        yield write
+        if held:
+            writer.write_table(pa.concat_tables(held))
 
 
 def write_json_atomic(data: Any, path: Path) -> None:
