@@ -428,31 +428,29 @@ def _finish(out: Path, tally: _Tally, settings: dict[str, Any]) -> dict[str, int
     entries: list[dict[str, Any]] = []
     keys: set[str] = set()
     ok = rows = failed = 0
-    with shards.parquet_writer_atomic(out / "errors.parquet", shards.ERROR_SCHEMA) as errors:
+    with shards.parquet_writer_atomic(out / "errors.parquet", shards.ERROR_SCHEMA) as write_errors:
         for name in done:
-            t = pq.read_table(out / "files" / name, columns=["path", "status", "stage", "reason", "rows", "fields"])
+            t = _read(out / "files" / name, ["path", "status", "stage", "reason", "rows", "fields"])
             bad = t.filter(pc.equal(t["status"], "error")).select(shards.ERROR_SCHEMA.names)
             if bad.num_rows:
-                errors.write_table(bad.cast(shards.ERROR_SCHEMA))
+                write_errors(bad.cast(shards.ERROR_SCHEMA))
             n_rows = pc.sum(t["rows"]).as_py() or 0
             ok, rows, failed = ok + t.num_rows - bad.num_rows, rows + n_rows, failed + bad.num_rows
             entries.append({"name": name, "rows": n_rows, "files": t.num_rows})
-            for fields in _found(t)["fields"].to_pylist():
+            for fields in pc.unique(_found(t)["fields"]).to_pylist():
                 keys.update(json.loads(fields) if fields else ())
         if tally.lost:
-            errors.write_table(pa.Table.from_pylist(tally.lost, schema=shards.ERROR_SCHEMA))
+            write_errors(pa.Table.from_pylist(tally.lost, schema=shards.ERROR_SCHEMA))
             failed += len(tally.lost)
     columns = [f for f in shards.FILE_SCHEMA if f.name not in ("fields", "moments")]
     schema = pa.schema(columns + [pa.field(f"field_{k}", pa.string()) for k in sorted(keys)])
     names = [*(f.name for f in columns), "fields"]
-    with shards.parquet_writer_atomic(out / "catalog.parquet", schema) as catalog:
+    with shards.parquet_writer_atomic(out / "catalog.parquet", schema) as write_catalog:
         for name in done:
-            t = _found(pq.read_table(out / "files" / name, columns=names).select(names))
+            t = _found(_read(out / "files" / name, names))
             if not t.num_rows:
                 continue
-            spread = [json.loads(f) if f else {} for f in t["fields"].to_pylist()]
-            extra = [pa.array([d.get(k) for d in spread], pa.string()) for k in sorted(keys)]
-            catalog.write_table(pa.Table.from_arrays([*t.drop_columns("fields").columns, *extra], schema=schema))
+            write_catalog(pa.Table.from_arrays([*t.drop_columns("fields").columns, *_spread(t["fields"], sorted(keys))], schema=schema))
     manifest = _manifest_base(settings) | {
         "complete": True,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -462,6 +460,19 @@ def _finish(out: Path, tally: _Tally, settings: dict[str, Any]) -> dict[str, int
     }
     shards.write_json_atomic(manifest, out / shards.MANIFEST)
     return {"files_ok": ok, "files_failed": failed, "rows": rows, "shards": len(done)}
+
+
+def _read(path: Path, columns: list[str]) -> pa.Table:
+    """``columns`` of a small Parquet file, in that order (``ParquetFile``: a quarter of ``read_table``'s cost)."""
+    with pq.ParquetFile(path) as f:
+        return f.read(columns=columns).select(columns)
+
+
+def _spread(fields: pa.ChunkedArray, keys: list[str]) -> list[pa.Array]:
+    """The corpus fields (JSON text per file) as a string column per key; each distinct text is parsed once."""
+    coded = pc.dictionary_encode(fields.combine_chunks())
+    parsed = [json.loads(f) if f else {} for f in coded.dictionary.to_pylist()]
+    return [pa.array([d.get(k) for d in parsed], pa.string()).take(coded.indices) for k in keys]
 
 
 def _found(files: pa.Table) -> pa.Table:
