@@ -89,10 +89,18 @@ def iter_labelled(inputs: Sequence[str | PathLike[str]], corpus: str | None = No
     listed, come with the reason instead of labels. No listed file is looked at here, not even whether it exists:
     the worker that extracts it finds out, so the work per path stays small and constant on the client.
 
-    Every input is checked (and every manifest read) before the first path is yielded: a missing input raises
-    `ConfigError`, a bad manifest or an unknown `corpus` `CorpusError`.
+    Paths are not deduplicated (that needs memory for every path): a path listed twice is yielded twice. Only a
+    folder given inside another one (or twice), which would yield all its files twice, is refused.
+
+    Every input is checked (and every manifest read) before the first path is yielded: a missing input or a folder
+    inside another raises `ConfigError`, a bad manifest or an unknown `corpus` `CorpusError`.
     """
     forced = get_corpus(corpus) if corpus is not None else None
+    folders = [os.path.abspath(os.fspath(item)) for item in inputs if os.path.isdir(item)]
+    for i, inner in enumerate(folders):
+        for outer in folders[:i] + folders[i + 1 :]:
+            if inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep):
+                raise ConfigError(f"{display(inner)} is inside {display(outer)} (or the same folder): its files would be extracted twice; give only {display(outer)}")
     failed: list[tuple[str, str]] = []
     sources: list[list[tuple[Path, Labels]] | Iterator[str]] = [
         read_manifest(Path(os.path.abspath(item))) if _is_manifest(item)

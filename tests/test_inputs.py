@@ -209,6 +209,11 @@ def test_iter_labelled_checks_inputs_manifests_and_corpus_before_any_path(tmp_pa
         iter_labelled([tmp_path / "a.wav", tmp_path / "m.csv"])
     with pytest.raises(CorpusError, match="unknown corpus 'iemocap'"):
         iter_labelled([tmp_path / "a.wav"], corpus="iemocap")
+    (tmp_path / "d" / "e").mkdir(parents=True)
+    for twice in ([tmp_path / "d", tmp_path / "d" / "e"], [tmp_path / "d" / "e", tmp_path / "d" / ".." / "d"], [tmp_path, tmp_path]):
+        with pytest.raises(ConfigError, match=r"is inside .* its files would be extracted twice"):
+            iter_labelled(twice)
+    assert list(iter_labelled([tmp_path / "d" / "e", tmp_path / "a.wav", tmp_path / "a.wav"]))[0][0] == str(tmp_path / "a.wav")  # a file twice is twice
 
 
 def test_iter_labelled_reports_a_folder_it_cannot_list_in_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -219,7 +224,8 @@ def test_iter_labelled_reports_a_folder_it_cannot_list_in_line(tmp_path: Path, m
         yield os.path.join(root, "angry", "ok.wav")
 
     (tmp_path / "d").mkdir()
+    (tmp_path / "f").mkdir()
     monkeypatch.setattr(inputs, "_walk_sorted", walk)
-    got = list(iter_labelled([tmp_path / "d", tmp_path / "d"]))
-    assert [p for p, _ in got] == [str(tmp_path / "d" / "locked"), str(tmp_path / "d" / "angry" / "ok.wav")] * 2
+    got = list(iter_labelled([tmp_path / "d", tmp_path / "f"]))
+    assert [p for p, _ in got] == [str(tmp_path / d / f) for d in ("d", "f") for f in ("locked", "angry/ok.wav")]
     assert got[0][1] == "locked: cannot list folder: Permission denied" and isinstance(got[1][1], Labels)
