@@ -1,15 +1,18 @@
-"""The extract job: inputs -> labelled paths -> Dask tasks over batches of paths -> Parquet feature shards.
+"""The extract job: inputs -> batches of paths -> Dask tasks -> Parquet feature shards, catalog and errors.
 
-The client streams the inputs (folders, audio files, lists of paths, labelled manifests: `inputs.iter_labelled`)
+The client streams the inputs (folders, audio files, lists of paths, labelled manifests: `inputs.iter_listed`)
 into batches of ``files_per_shard`` paths and submits each batch as a task, a bounded number at a time: its work per
-file is parsing labels from the path (string work), and it holds no per-file objects beyond the batches in flight.
-Each task looks at its own files (stat, decode), computes the original and augmented rows, and writes its shard and
-file table (workers write). The catalog and errors are then written by streaming the file tables, shard by shard.
+file is reading and hashing the path, and it holds no per-file objects beyond the batches in flight. Each task
+labels its files from their names (`corpora.parse`, unless a manifest gave the labels), looks at them (stat,
+decode), computes the original and augmented rows, and writes its shard and file table (workers write). A last task
+then streams the file tables, shard by shard, into the catalog and errors (`merge_files`); the client writes the
+manifest.
 
-Shards are named by a fingerprint of their batch (paths and labels, in input order) and the settings, so a rerun
-skips the ones already written and a retried task rewrites the same file: no row is lost or duplicated. The files
-themselves are not fingerprinted (that would stat each one on the client): a recording changed in place under the
-same path is not extracted again by a rerun; delete the output folder (or that file's shard) to redo it.
+Shards are named by a fingerprint of their batch (paths, and labels where a manifest gives them, in input order),
+``--corpus`` and the settings, so a rerun skips the ones already written and a retried task rewrites the same file:
+no row is lost or duplicated. The files themselves are not fingerprinted (that would stat each one on the client): a
+recording changed in place under the same path is not extracted again by a rerun; delete the output folder (or that
+file's shard) to redo it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import hashlib
 import itertools
 import json
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -31,14 +35,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ser_batch import audio, features, pieces, shards, windows
+from ser_batch import audio, corpora, features, pieces, shards, windows
 from ser_batch.augment import AugmentSettings, copies, shift_offsets
 from ser_batch.cluster import RETRIES, dask_client, follow
 from ser_batch.corpora import Labels
 from ser_batch.corpora.base import display
-from ser_batch.errors import AudioError, ConfigError, SerBatchError
+from ser_batch.errors import AudioError, ConfigError, CorpusError, SerBatchError
 from ser_batch.features import FeatureSettings
-from ser_batch.inputs import Listed, iter_labelled
+from ser_batch.inputs import Listed, iter_listed
 
 FILES_PER_SHARD = 64
 
@@ -61,11 +65,13 @@ class FileTask:
 
 @dataclass(frozen=True)
 class ShardPlan:
-    """One Dask task: a batch of listed paths with their labels (or why they have none), and its shard's name."""
+    """One Dask task: a batch of listed paths (with a manifest's labels), the layout forced on the others, and the
+    name of its shard."""
 
     index: int
     name: str
     files: tuple[Listed, ...]
+    corpus: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,28 +104,36 @@ def plan_shards(
     augment_settings: AugmentSettings | None,
     files_per_shard: int = FILES_PER_SHARD,
     window_settings: WindowSettings | None = None,
+    corpus: str | None = None,
 ) -> Iterator[ShardPlan]:
-    """Batch listed paths, in their order, into shards named by the fingerprint of the batch and the settings.
+    """Batch listed paths, in their order, into shards named by the fingerprint of the batch, ``corpus`` (the layout
+    forced on paths without labels) and the settings.
 
-    A batch is fingerprinted by its paths and labels only (no file is looked at), as it streams by: one batch at a
-    time is held. ``files_per_shard`` is checked at once, before the first batch is asked for.
+    A batch is fingerprinted by its paths (and a manifest's labels) only, no file is looked at, as it streams by:
+    one batch at a time is held. ``files_per_shard`` and ``corpus`` are checked at once, before any path is read.
     """
     if files_per_shard < 1:
         raise ConfigError(f"--files-per-shard {files_per_shard}: a shard needs at least 1 file; leave it out for {FILES_PER_SHARD}")
-    settings_fp = _settings_fingerprint(feature_settings, augment_settings, window_settings)
-    return _batches(iter(listed), settings_fp, files_per_shard)
+    if corpus is not None:
+        corpora.get_corpus(corpus)
+    fp = f"{_settings_fingerprint(feature_settings, augment_settings, window_settings)}\0{corpus or ''}"
+    return _batches(iter(listed), fp, files_per_shard, corpus)
 
 
-def _batches(listed: Iterator[Listed], settings_fp: str, size: int) -> Iterator[ShardPlan]:
+def _batches(listed: Iterator[Listed], fp: str, size: int, corpus: str | None) -> Iterator[ShardPlan]:
     for index in itertools.count():
         batch = tuple(itertools.islice(listed, size))
         if not batch:
             return
-        h = hashlib.sha256(settings_fp.encode())
+        h = hashlib.sha256(fp.encode())
         for path, labels in batch:
-            what = labels if isinstance(labels, str) else [labels.corpus, labels.speaker, labels.label, sorted(labels.fields.items())]
-            h.update(json.dumps([path, what]).encode())  # ASCII: undecodable bytes of a name are escaped
-        yield ShardPlan(index, f"part-{index:05d}-{h.hexdigest()[:12]}.parquet", batch)
+            what = "" if labels is None else labels if isinstance(labels, str) else _labels_text(labels)
+            h.update(f"{path}\0{what}\0".encode("utf-8", "surrogateescape"))  # no path holds \0, nor a reason or JSON
+        yield ShardPlan(index, f"part-{index:05d}-{h.hexdigest()[:12]}.parquet", batch, corpus)
+
+
+def _labels_text(labels: Labels) -> str:
+    return json.dumps([labels.corpus, labels.speaker, labels.label, labels.fields], sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -203,8 +217,9 @@ def extract_shard(
 ) -> dict[str, int]:
     """The Dask task: extract every file of ``plan``, write its file table and then its shard, atomically.
 
-    A listed path without labels, or that names nothing at all, is a row of stage ``catalog``: an error, and no
-    file found, so it stays out of the catalog. Any other unusable file is an error row of the catalog.
+    Paths without labels are labelled from their names, by ``plan.corpus`` or the layout detected. A listed path
+    whose name gives no labels, or that names nothing at all, is a row of stage ``catalog``: an error, and no file
+    found, so it stays out of the catalog. Any other unusable file is an error row of the catalog.
     """
     fs = feature_settings
     rows: list[dict[str, Any]] = []
@@ -212,6 +227,8 @@ def extract_shard(
     files: list[dict[str, Any]] = []
     for path, labels in plan.files:
         rec: dict[str, Any] = {name: None for name in shards.FILE_SCHEMA.names} | {"path": shards.text(path), "status": "error", "rows": 0}
+        if labels is None:
+            labels = _labels(path, plan.corpus)
         if isinstance(labels, str):
             files.append(rec | {"stage": "catalog", "reason": shards.text(labels)})
             continue
@@ -241,6 +258,14 @@ def extract_shard(
     return {"files": len(plan.files), "ok": sum(f["status"] == "ok" for f in files), "rows": len(rows)}
 
 
+def _labels(path: str, corpus: str | None) -> Labels | str:
+    """The labels the name of ``path`` gives in the ``corpus`` layout (or the one detected), else why none."""
+    try:
+        return corpora.get_corpus(corpus).parse(Path(path)) if corpus is not None else corpora.parse(Path(path))
+    except CorpusError as exc:
+        return str(exc)
+
+
 def _missing(path: str, labels: Labels) -> str:
     """Why a listed path has no row: it names no file (a manifest's rows say where they were listed)."""
     where = labels.fields
@@ -255,7 +280,6 @@ class _Tally:
 
     names: list[str] = field(default_factory=list)
     files: int = 0
-    unlabelled: int = 0
     skipped: int = 0
     lost: list[dict[str, str | None]] = field(default_factory=list)
 
@@ -264,7 +288,6 @@ class _Tally:
         for plan in plans:
             self.names.append(plan.name)
             self.files += len(plan.files)
-            self.unlabelled += sum(isinstance(labels, str) for _, labels in plan.files)
             if _shard_done(out, plan.name):
                 self.skipped += 1
             else:
@@ -289,7 +312,7 @@ def extract(
     """Extract features (and augmented copies) of the audio ``roots`` name, in parallel; write shards to ``out``.
 
     ``roots`` are folders, audio files, lists of paths (``.txt``/``.lst``, ``.parquet`` or ``.csv`` with a path
-    column) and labelled CSV manifests ``path,label[,speaker]`` (`inputs.iter_labelled`); labels come from each
+    column) and labelled CSV manifests ``path,label[,speaker]`` (`inputs.iter_listed`); labels come from each
     path's corpus layout (or ``corpus``) unless a manifest gives them. Paths stream through: the client holds the
     batches in flight, never the list. A path given twice is extracted twice.
 
@@ -304,7 +327,7 @@ def extract(
     say = echo or (lambda _m: None)
     out_dir = Path(out).absolute()  # workers write the shards, and a remote worker has its own working directory
     ws = window_settings if feature_settings.grid else None
-    plans = plan_shards(iter_labelled(roots, corpus), feature_settings, augment_settings, files_per_shard, ws)
+    plans = plan_shards(iter_listed(roots), feature_settings, augment_settings, files_per_shard, ws, corpus)
     settings = _settings_dict(feature_settings, augment_settings, ws)
     _claim_output(out_dir, settings)
     for sub in ("shards", "files"):
@@ -313,15 +336,18 @@ def extract(
     todo = tally.todo(plans, out_dir)
     try:
         first = next(todo, None)  # no Dask at all when every shard is written
-        if first is not None:
+        if first is None:
+            say(f"{tally.files} paths in {len(tally.names)} shards, all done already.")
+            result = _finish(out_dir, tally, settings)
+        else:
             with dask_client(scheduler, workers, echo=say) as client:
                 args = (str(out_dir), feature_settings, augment_settings, window_settings, device)
                 _run(client, itertools.chain([first], todo), args, tally, progress)
+                say(f"{tally.files} paths in {len(tally.names)} shards; {tally.skipped} were done already.")
+                result = _finish(out_dir, tally, settings, client)
     finally:  # interrupted or not: no half-written file stays behind; finished shards stay for the rerun
         for sub in ("shards", "files"):
             shards.remove_temporaries(out_dir / sub)
-    say(f"{tally.files} paths ({tally.unlabelled} without labels) in {len(tally.names)} shards; {tally.skipped} were done already.")
-    result = _finish(out_dir, tally, settings)
     return ExtractResult(**result, out=out_dir, shards_skipped=tally.skipped, seconds=time.perf_counter() - t0)
 
 
@@ -332,7 +358,7 @@ def _run(client: Any, plans: Iterator[ShardPlan], args: tuple[Any, ...], tally: 
 
     def submitted() -> Iterator[Any]:
         for plan in plans:
-            fut = client.submit(extract_shard, plan, *args, key=f"extract-{plan.name}", retries=RETRIES, pure=False)
+            fut = client.submit(extract_shard, plan, *args, key=f"extract-{plan.name}-{_job(args[0])}", retries=RETRIES, pure=False)
             in_flight[fut.key], weights[fut.key] = plan, len(plan.files)
             yield fut
 
@@ -343,6 +369,12 @@ def _run(client: Any, plans: Iterator[ShardPlan], args: tuple[Any, ...], tally: 
         if err is not None:
             reason = shards.text(f"its batch failed: {type(err).__name__}: {err}")
             tally.lost.extend({"path": shards.text(path), "stage": "task", "reason": reason} for path, _ in plan.files)
+
+
+def _job(out: str) -> str:
+    """Task keys name the output folder too: two jobs of the same inputs and settings into two folders, on one
+    scheduler, must not share tasks."""
+    return hashlib.sha256(out.encode("utf-8", "surrogateescape")).hexdigest()[:8]
 
 
 def _settings_dict(fs: FeatureSettings, aug: AugmentSettings | None, ws: WindowSettings | None = None) -> dict[str, Any]:
@@ -413,53 +445,70 @@ def _manifest_base(settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _finish(out: Path, tally: _Tally, settings: dict[str, Any]) -> dict[str, int]:
-    """Stream the file tables of the finished shards into errors and catalog, drop stale shards, write the manifest.
-
-    Two passes over the file tables, one shard's table in memory at a time: the first writes the errors and counts,
-    and finds the corpus fields (the catalog's ``field_*`` columns), the second writes the catalog.
-    """
+def _finish(out: Path, tally: _Tally, settings: dict[str, Any], client: Any = None) -> dict[str, int]:
+    """Drop stale shards, merge the file tables of the finished ones into errors and catalog (`merge_files`: as a
+    task on a worker when there is a cluster, the last of the work per file), and write the manifest."""
     done = [name for name in tally.names if _shard_done(out, name)]
     wanted = set(done)
     for sub in ("shards", "files"):
         for stale in (out / sub).glob("part-*.parquet") if (out / sub).is_dir() else ():
             if stale.name not in wanted:
                 stale.unlink()
-    entries: list[dict[str, Any]] = []
-    keys: set[str] = set()
-    ok = rows = failed = 0
-    with shards.parquet_writer_atomic(out / "errors.parquet", shards.ERROR_SCHEMA) as write_errors:
-        for name in done:
-            t = _read(out / "files" / name, ["path", "status", "stage", "reason", "rows", "fields"])
-            bad = t.filter(pc.equal(t["status"], "error")).select(shards.ERROR_SCHEMA.names)
-            if bad.num_rows:
-                write_errors(bad.cast(shards.ERROR_SCHEMA))
-            n_rows = pc.sum(t["rows"]).as_py() or 0
-            ok, rows, failed = ok + t.num_rows - bad.num_rows, rows + n_rows, failed + bad.num_rows
-            entries.append({"name": name, "rows": n_rows, "files": t.num_rows})
-            for fields in pc.unique(_found(t)["fields"]).to_pylist():
-                keys.update(json.loads(fields) if fields else ())
-        if tally.lost:
-            write_errors(pa.Table.from_pylist(tally.lost, schema=shards.ERROR_SCHEMA))
-            failed += len(tally.lost)
-    columns = [f for f in shards.FILE_SCHEMA if f.name not in ("fields", "moments")]
-    schema = pa.schema(columns + [pa.field(f"field_{k}", pa.string()) for k in sorted(keys)])
-    names = [*(f.name for f in columns), "fields"]
-    with shards.parquet_writer_atomic(out / "catalog.parquet", schema) as write_catalog:
-        for name in done:
-            t = _found(_read(out / "files" / name, names))
-            if not t.num_rows:
-                continue
-            write_catalog(pa.Table.from_arrays([*t.drop_columns("fields").columns, *_spread(t["fields"], sorted(keys))], schema=schema))
+    args = (str(out), done, tally.lost)
+    merged = client.submit(merge_files, *args, key=f"extract-merge-{_job(str(out))}", retries=RETRIES, pure=False).result() if client else merge_files(*args)
     manifest = _manifest_base(settings) | {
         "complete": True,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "inputs_fingerprint": hashlib.sha256("".join(sorted(wanted)).encode()).hexdigest()[:16],
-        "shards": entries,
-        "totals": {"files_found": tally.files, "files_ok": ok, "files_failed": failed, "rows": rows},
+        "shards": merged.pop("shards"),
+        "totals": {"files_found": tally.files, **merged},
     }
     shards.write_json_atomic(manifest, out / shards.MANIFEST)
-    return {"files_ok": ok, "files_failed": failed, "rows": rows, "shards": len(done)}
+    return {"files_ok": merged["files_ok"], "files_failed": merged["files_failed"], "rows": merged["rows"], "shards": len(done)}
+
+
+def merge_files(out: str, names: list[str], lost: list[dict[str, str | None]]) -> dict[str, Any]:
+    """Stream the file tables ``names`` into ``errors.parquet`` (with the ``lost`` files of failed tasks) and
+    ``catalog.parquet``; the totals and each shard's rows and files, for the manifest.
+
+    One pass over the file tables, one shard's table in memory at a time, writes the errors and, into a scratch
+    file, the rows of the catalog, finding the corpus fields on the way; a second pass over that one file, in
+    large batches, spreads the fields into the catalog's ``field_*`` columns.
+    """
+    root = Path(out)
+    entries: list[dict[str, Any]] = []
+    keys: set[str] = set()
+    ok = rows = failed = 0
+    found_schema = pa.schema([f for f in shards.FILE_SCHEMA if f.name != "moments"])
+    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=root) as scratch:
+        found_path = Path(scratch) / "found.parquet"
+        with (
+            shards.parquet_writer_atomic(root / "errors.parquet", shards.ERROR_SCHEMA) as write_errors,
+            shards.parquet_writer_atomic(found_path, found_schema) as write_found,
+        ):
+            for name in names:
+                t = _read(root / "files" / name, found_schema.names)
+                bad = t.filter(pc.equal(t["status"], "error")).select(shards.ERROR_SCHEMA.names)
+                if bad.num_rows:
+                    write_errors(bad.cast(shards.ERROR_SCHEMA))
+                n_rows = pc.sum(t["rows"]).as_py() or 0
+                ok, rows, failed = ok + t.num_rows - bad.num_rows, rows + n_rows, failed + bad.num_rows
+                entries.append({"name": name, "rows": n_rows, "files": t.num_rows})
+                found = t.filter(pc.fill_null(pc.not_equal(t["stage"], "catalog"), True))  # no labels, no such file
+                if found.num_rows:
+                    write_found(found)
+                    for fields in pc.unique(found["fields"]).to_pylist():
+                        keys.update(json.loads(fields) if fields else ())
+            if lost:
+                write_errors(pa.Table.from_pylist(lost, schema=shards.ERROR_SCHEMA))
+                failed += len(lost)
+        columns = [f for f in found_schema if f.name != "fields"]
+        schema = pa.schema(columns + [pa.field(f"field_{k}", pa.string()) for k in sorted(keys)])
+        with shards.parquet_writer_atomic(root / "catalog.parquet", schema) as write_catalog, pq.ParquetFile(found_path) as f:
+            for batch in f.iter_batches(batch_size=65_536):
+                fields = _spread(batch.column("fields"), sorted(keys))
+                write_catalog(pa.Table.from_arrays([batch.column(c.name) for c in columns] + fields, schema=schema))
+    return {"shards": entries, "files_ok": ok, "files_failed": failed, "rows": rows}
 
 
 def _read(path: Path, columns: list[str]) -> pa.Table:
@@ -468,13 +517,8 @@ def _read(path: Path, columns: list[str]) -> pa.Table:
         return f.read(columns=columns).select(columns)
 
 
-def _spread(fields: pa.ChunkedArray, keys: list[str]) -> list[pa.Array]:
+def _spread(fields: pa.Array, keys: list[str]) -> list[pa.Array]:
     """The corpus fields (JSON text per file) as a string column per key; each distinct text is parsed once."""
-    coded = pc.dictionary_encode(fields.combine_chunks())
+    coded = pc.dictionary_encode(fields)
     parsed = [json.loads(f) if f else {} for f in coded.dictionary.to_pylist()]
     return [pa.array([d.get(k) for d in parsed], pa.string()).take(coded.indices) for k in keys]
-
-
-def _found(files: pa.Table) -> pa.Table:
-    """The rows of a file table that name a file found: all but the ``catalog`` stage (no labels, no such file)."""
-    return files.filter(pc.fill_null(pc.not_equal(files["stage"], "catalog"), True))

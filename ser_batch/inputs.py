@@ -5,12 +5,11 @@ a huge tree: ``.txt``/``.lst`` (one path a line), ``.csv`` (a ``path`` column) o
 column). Lists are read in blocks, so a 1M-line list never becomes a 1M-element Python structure here; what the
 caller keeps of the paths yielded is up to the caller.
 
-`iter_paths` gives the paths (``score``); `iter_labelled` gives each with the labels its corpus layout gives it
-(``extract``). For ``extract`` a ``.csv`` with a ``label`` column is not a path list but a labelled corpus manifest
-``path,label[,speaker]`` (`ser_batch.corpora.read_manifest`): every row needs a label, paths appear once, and its
-rows carry their own labels; it is read whole before any work starts. A ``.csv`` without a ``label`` column is a
-path list there too, its paths labelled from their corpus layout as a folder's files are. `iter_paths` reads only
-the ``path`` column of either kind.
+`iter_paths` gives the paths (``score``), `iter_listed` the same for ``extract``, where a ``.csv`` with a ``label``
+column is not a path list but a labelled corpus manifest ``path,label[,speaker]`` (`ser_batch.corpora.read_manifest`):
+every row needs a label, paths appear once, and its rows carry their own labels; it is read whole before any work
+starts. A ``.csv`` without a ``label`` column is a path list there too: its paths are labelled from their corpus
+layout, as a folder's files are. `iter_paths` reads only the ``path`` column of either kind.
 """
 
 from __future__ import annotations
@@ -22,11 +21,11 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from ser_batch.corpora import AUDIO_EXTENSIONS, Corpus, Labels, get_corpus, parse, read_manifest
+from ser_batch.corpora import AUDIO_EXTENSIONS, Labels, read_manifest
 from ser_batch.corpora.base import display
-from ser_batch.errors import ConfigError, CorpusError
+from ser_batch.errors import ConfigError
 
-__all__ = ["LIST_EXTENSIONS", "Listed", "iter_labelled", "iter_paths"]
+__all__ = ["LIST_EXTENSIONS", "Listed", "iter_listed", "iter_paths"]
 
 TEXT_LISTS: tuple[str, ...] = (".txt", ".lst")
 LIST_EXTENSIONS: tuple[str, ...] = (*TEXT_LISTS, ".csv", ".parquet")
@@ -38,8 +37,9 @@ _BATCH_ROWS = 65_536
 _SLICE_ROWS = 4_096
 """Cells of a block turned into Python objects at a time: bounds the Python memory whatever the block size."""
 
-Listed = tuple[str, "Labels | str"]
-"""A path and its labels, or the reason it has none (its name fits no corpus layout; a folder that cannot be listed)."""
+Listed = tuple[str, "Labels | str | None"]
+"""A path and the labels a manifest gives it (None: its name says them), or why it is no recording (a folder that
+cannot be listed)."""
 
 
 def iter_paths(inputs: Sequence[str | PathLike[str]], on_error: Callable[[str, str], None]) -> Iterator[str]:
@@ -79,23 +79,21 @@ def iter_paths(inputs: Sequence[str | PathLike[str]], on_error: Callable[[str, s
     return _paths(plan, on_error)
 
 
-def iter_labelled(inputs: Sequence[str | PathLike[str]], corpus: str | None = None) -> Iterator[Listed]:
-    """What ``extract`` reads: the paths named by `inputs`, in input order, each with its labels, one at a time.
+def iter_listed(inputs: Sequence[str | PathLike[str]]) -> Iterator[Listed]:
+    """What ``extract`` reads: the paths named by `inputs`, in input order, one at a time, with manifest labels.
 
-    Inputs are those of `iter_paths`, except that a ``.csv`` with a ``label`` column is a labelled manifest (read
-    whole here with `read_manifest`, so that a bad row stops the job before any work; `corpus` does not apply to
-    its rows). Every other path is labelled from its name by the `corpus` layout or the one detected
-    (`ser_batch.corpora.parse`: string work, no file is opened); a name that fits none, and a folder that cannot be
-    listed, come with the reason instead of labels. No listed file is looked at here, not even whether it exists:
-    the worker that extracts it finds out, so the work per path stays small and constant on the client.
+    Inputs are those of `iter_paths`, except that a ``.csv`` with a ``label`` column is a labelled manifest, read
+    whole here (`read_manifest`) so that a bad row stops the job before any work: its paths come with its labels.
+    Every other path comes with None: the worker labels it from its name (`ser_batch.corpora.parse`), and finds
+    out whether it exists. Nothing per path is done here beyond reading it, so the client's work per file stays
+    small and constant. A folder that cannot be listed comes with the reason.
 
     Paths are not deduplicated (that needs memory for every path): a path listed twice is yielded twice. Only a
     folder given inside another one (or twice), which would yield all its files twice, is refused.
 
     Every input is checked (and every manifest read) before the first path is yielded: a missing input or a folder
-    inside another raises `ConfigError`, a bad manifest or an unknown `corpus` `CorpusError`.
+    inside another raises `ConfigError`, a bad manifest `CorpusError`.
     """
-    forced = get_corpus(corpus) if corpus is not None else None
     folders = [os.path.abspath(os.fspath(item)) for item in inputs if os.path.isdir(item)]
     for i, inner in enumerate(folders):
         for outer in folders[:i] + folders[i + 1 :]:
@@ -107,24 +105,18 @@ def iter_labelled(inputs: Sequence[str | PathLike[str]], corpus: str | None = No
         else iter_paths([item], lambda path, why: failed.append((path, why)))
         for item in inputs
     ]  # fmt: skip
-    return _labelled(sources, forced, failed)
+    return _listed(sources, failed)
 
 
-def _labelled(
-    sources: list[list[tuple[Path, Labels]] | Iterator[str]], forced: Corpus | None, failed: list[tuple[str, str]]
-) -> Iterator[Listed]:
-    """The generator behind `iter_labelled`; `failed` fills with the folders `iter_paths` could not list."""
+def _listed(sources: list[list[tuple[Path, Labels]] | Iterator[str]], failed: list[tuple[str, str]]) -> Iterator[Listed]:
+    """The generator behind `iter_listed`; `failed` fills with the folders `iter_paths` could not list."""
     for source in sources:
         if isinstance(source, list):
             yield from ((os.fspath(path), labels) for path, labels in source)
             continue
         for path in source:
             yield from _drain(failed)
-            try:
-                labels: Labels | str = forced.parse(Path(path)) if forced is not None else parse(Path(path))
-            except CorpusError as exc:
-                labels = str(exc)
-            yield path, labels
+            yield path, None
         yield from _drain(failed)
 
 

@@ -27,7 +27,8 @@ from conftest import BAD_REASONS, FILES_PER_SHARD, SYNTH_EMOTIONS, Extracted, ba
 from ser_batch import audio, features, shards
 from ser_batch.augment import AugmentSettings
 from ser_batch.cli import app
-from ser_batch.errors import AudioError, ConfigError
+from ser_batch.corpora import Labels
+from ser_batch.errors import AudioError, ConfigError, CorpusError
 from ser_batch.extract import (
     ExtractResult,
     FileTask,
@@ -38,7 +39,7 @@ from ser_batch.extract import (
     recording_id,
 )
 from ser_batch.features import FeatureSettings
-from ser_batch.inputs import iter_labelled
+from ser_batch.inputs import iter_listed
 
 runner = CliRunner()
 KINDS = ["none", "noise", "pitch", "stretch"]
@@ -310,10 +311,10 @@ def test_missing_listed_file_is_an_error_row(synth_corpus: tuple[Path, list], tm
 # ------------------------------------------------------------------------------------------ pieces, no Dask
 
 
-def test_plan_shards_is_deterministic_and_fingerprints_settings_and_labels(extracted: Extracted) -> None:
+def test_plan_shards_is_deterministic_and_fingerprints_paths_labels_and_settings(extracted: Extracted) -> None:
     fs, aug = FeatureSettings(), AugmentSettings()
-    listed = list(iter_labelled([extracted.corpus]))
-    assert all(not isinstance(labels, str) for _, labels in listed)
+    listed = list(iter_listed([extracted.corpus]))
+    assert all(labels is None for _, labels in listed)  # the workers label them
 
     def names(items: list, *args: object, **kwargs: object) -> list[str]:
         return [p.name for p in plan_shards(iter(items), *args, **kwargs)]
@@ -326,13 +327,16 @@ def test_plan_shards_is_deterministic_and_fingerprints_settings_and_labels(extra
     assert {p.name for p in a}.isdisjoint(names(listed, fs, None, files_per_shard=8))
     assert {p.name for p in a}.isdisjoint(names(listed, FeatureSettings(offset_s=0.5), aug, 8))
     assert {p.name for p in a}.isdisjoint(names(listed, fs, aug, files_per_shard=5))
-    # a batch is named by its paths and labels: relabelling one file renames its shard only
-    path, labels = listed[9]
-    relabelled = [*listed[:9], (path, replace(labels, label="calm")), *listed[10:]]
+    assert {p.name for p in a}.isdisjoint(names(listed, fs, aug, 8, None, "ravdess"))  # a forced layout: other labels
+    # a batch is named by its paths and a manifest's labels: labelling one file renames its shard only
+    path, _ = listed[9]
+    relabelled = [*listed[:9], (path, Labels("generic", "generic:?", "calm")), *listed[10:]]
     changed = [x != y for x, y in zip(names(relabelled, fs, aug, files_per_shard=8), [p.name for p in a])]
     assert changed == [False, True, False, False]
-    with pytest.raises(ConfigError, match="files-per-shard"):
-        plan_shards(iter(listed), fs, aug, files_per_shard=0)  # at once, before any path is read
+    with pytest.raises(ConfigError, match="files-per-shard"):  # at once, before any path is read
+        plan_shards(iter(listed), fs, aug, files_per_shard=0)
+    with pytest.raises(CorpusError, match="unknown corpus 'iemocap'"):
+        plan_shards(iter(listed), fs, aug, corpus="iemocap")
 
 
 def test_recording_id_follows_content_facts(tmp_path: Path) -> None:
@@ -395,7 +399,7 @@ def test_extract_shard_in_process_turns_failures_into_file_rows(
     listing = tmp_path / "list.txt"
     listing.write_text("\n".join(str(p) for p in (files[0].path, bad_dir["nan"], bad_dir["text"], unnamed, bad_dir["nan"].with_name("03-01-08-01-01-01-09.wav"))))
     fs = FeatureSettings(duration_s=1.0)
-    [plan] = plan_shards(iter_labelled([listing]), fs, None)
+    [plan] = plan_shards(iter_listed([listing]), fs, None)
     stats = extract_shard(plan, str(tmp_path), fs, None)
     assert stats == {"files": 5, "ok": 1, "rows": 1}
     table = pd.read_parquet(tmp_path / "files" / plan.name)
@@ -404,6 +408,9 @@ def test_extract_shard_in_process_turns_failures_into_file_rows(
     assert "no known corpus layout matches take1.wav" in table["reason"].iloc[3]
     assert "listed but no such file" in table["reason"].iloc[4] and table["label"].iloc[4] == "surprised"
     assert table["recording_id"].iloc[3:].isna().all() and table["recording_id"].iloc[:3].notna().all()
+    [forced] = plan_shards(iter_listed([files[0].path]), fs, None, corpus="generic")  # labels by the layout forced
+    assert extract_shard(forced, str(tmp_path / "forced"), fs, None) == {"files": 1, "ok": 0, "rows": 0}
+    assert "parent folder 'Actor_01' is not a label name" in pd.read_parquet(tmp_path / "forced" / "files" / forced.name)["reason"][0]
     shard = shards.pq.read_table(tmp_path / "shards" / plan.name)
     assert shard.num_rows == 1
     assert shards.features_of(shard).shape == (1, *fs.shape)

@@ -15,7 +15,7 @@ import pytest
 
 from ser_batch.corpora import Labels
 from ser_batch.errors import ConfigError, CorpusError
-from ser_batch.inputs import iter_labelled, iter_paths
+from ser_batch.inputs import iter_listed, iter_paths
 
 
 def paths(inputs: list, errors: list | None = None) -> list[str]:
@@ -181,42 +181,37 @@ def test_a_long_list_never_becomes_a_big_python_structure(tmp_path: Path, kind: 
     assert peak < whole / 10, f"peak {peak / 1e6:.1f} MB streaming {N} paths (a list of them: {whole / 1e6:.1f} MB)"
 
 
-# ---------------------------------------------------------------- iter_labelled: what extract reads
+# ---------------------------------------------------------------- iter_listed: what extract reads
 
 
-def test_iter_labelled_labels_by_layout_and_a_csv_with_labels_is_a_manifest(tmp_path: Path) -> None:
+def test_iter_listed_gives_paths_and_a_csv_with_labels_is_a_manifest(tmp_path: Path) -> None:
     rav, take, odd = tmp_path / "c" / "Actor_01" / "03-01-05-01-01-01-01.wav", tmp_path / "c" / "angry" / "take.wav", tmp_path / "c" / "odd.wav"
     touch(rav, take, odd)
-    (tmp_path / "list.csv").write_text("path,note\nc/angry/take.wav,x\nc/odd.wav,y\nc/gone.wav,z\n")  # no label column
+    (tmp_path / "list.csv").write_text("path,note\nc/angry/take.wav,x\nc/gone.wav,y\n")  # no label column: a path list
     (tmp_path / "manifest.csv").write_text("path,LABEL,speaker\nc/odd.wav,sad,s9\n")
-    got = list(iter_labelled([tmp_path / "c", tmp_path / "list.csv", tmp_path / "manifest.csv"]))
-    assert [p for p, _ in got] == [str(rav), str(take), str(odd), str(take), str(odd), str(tmp_path / "c" / "gone.wav"), str(odd)]
-    labels = [(x.corpus, x.speaker, x.label) if isinstance(x, Labels) else x for _, x in got]
-    assert labels[0] == ("ravdess", "ravdess:1", "angry") and labels[1] == labels[3] == ("generic", "generic:?", "angry")
-    assert "no known corpus layout matches odd.wav" in labels[2] and labels[4] == labels[2]
-    assert "no known corpus layout matches gone.wav" in labels[5]  # labelled by name only: whether it exists is the worker's to find
-    assert labels[6] == ("generic", "generic:s9", "sad") and got[6][1].fields["line"] == "2"
-    forced = dict(iter_labelled([tmp_path / "c"], corpus="generic"))
-    assert "parent folder 'Actor_01' is not a label name" in forced[str(rav)]
+    got = list(iter_listed([tmp_path / "c", tmp_path / "list.csv", tmp_path / "manifest.csv"]))
+    assert [p for p, _ in got] == [str(rav), str(take), str(odd), str(take), str(tmp_path / "c" / "gone.wav"), str(odd)]
+    assert [labels for _, labels in got[:5]] == [None] * 5  # labelled by the worker, which also finds gone.wav gone
+    manifest = got[5][1]
+    assert isinstance(manifest, Labels) and (manifest.corpus, manifest.speaker, manifest.label) == ("generic", "generic:s9", "sad")
+    assert manifest.fields["line"] == "2"
 
 
-def test_iter_labelled_checks_inputs_manifests_and_corpus_before_any_path(tmp_path: Path) -> None:
+def test_iter_listed_checks_inputs_and_manifests_before_any_path(tmp_path: Path) -> None:
     touch(tmp_path / "a.wav")
     with pytest.raises(ConfigError, match=r"nowhere\.txt: no such file or folder"):
-        iter_labelled([tmp_path / "a.wav", tmp_path / "nowhere.txt"])
+        iter_listed([tmp_path / "a.wav", tmp_path / "nowhere.txt"])
     (tmp_path / "m.csv").write_text("path,label\na.wav,boredom\n")
     with pytest.raises(CorpusError, match=r"m\.csv: line 2: label 'boredom'"):
-        iter_labelled([tmp_path / "a.wav", tmp_path / "m.csv"])
-    with pytest.raises(CorpusError, match="unknown corpus 'iemocap'"):
-        iter_labelled([tmp_path / "a.wav"], corpus="iemocap")
+        iter_listed([tmp_path / "a.wav", tmp_path / "m.csv"])
     (tmp_path / "d" / "e").mkdir(parents=True)
     for twice in ([tmp_path / "d", tmp_path / "d" / "e"], [tmp_path / "d" / "e", tmp_path / "d" / ".." / "d"], [tmp_path, tmp_path]):
         with pytest.raises(ConfigError, match=r"is inside .* its files would be extracted twice"):
-            iter_labelled(twice)
-    assert list(iter_labelled([tmp_path / "d" / "e", tmp_path / "a.wav", tmp_path / "a.wav"]))[0][0] == str(tmp_path / "a.wav")  # a file twice is twice
+            iter_listed(twice)
+    assert [p for p, _ in iter_listed([tmp_path / "d" / "e", tmp_path / "a.wav", tmp_path / "a.wav"])] == [str(tmp_path / "a.wav")] * 2
 
 
-def test_iter_labelled_reports_a_folder_it_cannot_list_in_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_iter_listed_reports_a_folder_it_cannot_list_in_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import ser_batch.inputs as inputs
 
     def walk(root: str, on_error):  # type: ignore[no-untyped-def]
@@ -226,6 +221,6 @@ def test_iter_labelled_reports_a_folder_it_cannot_list_in_line(tmp_path: Path, m
     (tmp_path / "d").mkdir()
     (tmp_path / "f").mkdir()
     monkeypatch.setattr(inputs, "_walk_sorted", walk)
-    got = list(iter_labelled([tmp_path / "d", tmp_path / "f"]))
+    got = list(iter_listed([tmp_path / "d", tmp_path / "f"]))
     assert [p for p, _ in got] == [str(tmp_path / d / f) for d in ("d", "f") for f in ("locked", "angry/ok.wav")]
-    assert got[0][1] == "locked: cannot list folder: Permission denied" and isinstance(got[1][1], Labels)
+    assert got[0][1] == "locked: cannot list folder: Permission denied" and got[1][1] is None
