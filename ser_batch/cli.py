@@ -143,7 +143,7 @@ def _fail(exc: SerBatchError) -> None:
 
 @app.command()
 def extract(
-    corpus_dirs: Annotated[list[Path], typer.Argument(help="Corpus folders (searched recursively), audio files, or CSV manifests path,label[,speaker].", show_default=False)],
+    corpus_dirs: Annotated[list[Path], typer.Argument(help="Corpus folders (searched recursively), audio files, lists of paths (.txt/.lst one a line; .parquet, or .csv without a label column, with a path column), or CSV manifests path,label[,speaker].", show_default=False)],
     feature_set: Annotated[str, typer.Option("--features", default_factory=_feature_set, show_default=DEFAULT_MODELS, help="Feature set: seed (ZCR, RMS, MFCC: the seed's), logmel (log-mel + energy), logmel_pitch (logmel + F0 and voicing) or whisper_base (frozen Whisper base encoder states + energy).")],
     augment: Annotated[bool, typer.Option("--augment/--no-augment", default_factory=_augment, show_default=DEFAULT_MODELS, help="Also write noise, pitch-shift and time-stretch copies (training only).")],
     seed: Annotated[int, typer.Option(default_factory=_augment_setting("seed"), show_default=DEFAULT_MODELS, help="Seed of the augmentations; same seed, same copies.")],
@@ -161,6 +161,11 @@ def extract(
     quiet: Quiet = False,
 ) -> None:
     """Find audio, parse labels and speakers from the corpus layout, and write feature shards (Parquet) in parallel.
+
+    Paths stream from folders and lists of paths into tasks of --files-per-shard files; labels and speakers come
+    from each path's corpus layout (a CSV with a label column is a manifest and gives them instead). A listed path
+    that does not exist is reported in errors.parquet. A rerun with the same inputs and settings skips finished
+    shards; a file changed in place under the same path is not extracted again (delete --out to redo it).
 
     With no options it makes the default model's features (`ser-batch models` shows them); the seed's are
     `--features seed --shifts 0`.

@@ -7,7 +7,7 @@ import math
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path, PurePosixPath
@@ -256,22 +256,44 @@ def local_cluster(n_workers: int, dashboard: str | None = ":0") -> LocalCluster:
 
 
 def follow(
-    futures: Sequence[Future],
-    total: float,
+    futures: Iterable[Future],
+    total: float | None,
     weights: dict[str, float],
     unit: str,
     show: bool = True,
+    in_flight: int | None = None,
 ) -> Iterator[tuple[Future, Any, BaseException | None]]:
-    """Yield (future, result, error) as tasks finish, advancing a progress bar by each task's weight."""
-    bar = progress_bar(total, unit, show)
+    """Yield (future, result, error) as tasks finish, advancing a progress bar by each task's weight.
+
+    `futures` may be a generator that submits as it is pulled: it is pulled only while fewer than `in_flight`
+    tasks are unfinished (all at once when None), so a job of any size keeps a bounded number of tasks on the
+    client and the scheduler. Each future's weight must be in `weights` once it is pulled; with `total` None the
+    bar's total is the weight pulled so far.
+    """
+    bar = progress_bar(0 if total is None else total, unit, show)
+    source, pending = iter(futures), as_completed()
+
+    def top_up() -> None:
+        while in_flight is None or pending.count() < in_flight:
+            fut = next(source, None)
+            if fut is None:
+                return
+            pending.add(fut)
+            if total is None:
+                bar.total += weights.get(fut.key, 0)
+                bar.refresh()
+
     try:
-        for fut in as_completed(futures):
+        top_up()
+        while not pending.is_empty():
+            fut = next(pending)
             try:
                 result, error = fut.result(), None
             except Exception as exc:  # a task that failed after its retries: the caller turns it into error rows
                 result, error = None, exc
             bar.update(weights.get(fut.key, 0))
             yield fut, result, error
+            top_up()
     finally:
         bar.close()
 

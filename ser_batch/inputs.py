@@ -1,13 +1,15 @@
-"""Recordings to score, named by folders, audio files, or list files of paths, streamed one path at a time.
+"""Recordings to score or extract, named by folders, audio files, or list files of paths, streamed one at a time.
 
 A list file lets a job name a million recordings without a million command-line arguments, and without walking
 a huge tree: ``.txt``/``.lst`` (one path a line), ``.csv`` (a ``path`` column) or ``.parquet`` (a ``path``
 column). Lists are read in blocks, so a 1M-line list never becomes a 1M-element Python structure here; what the
 caller keeps of the paths yielded is up to the caller.
 
-These are *path lists* for scoring. A ``.csv`` given to ``extract`` is instead a labelled corpus manifest
-``path,label[,speaker]`` (`ser_batch.corpora.read_manifest`): every row needs a label, paths must exist and appear
-once. Such a manifest also works here (only its ``path`` column is read), but a plain path list is no manifest.
+`iter_paths` gives the paths (``score``), `iter_listed` the same for ``extract``, where a ``.csv`` with a ``label``
+column is not a path list but a labelled corpus manifest ``path,label[,speaker]`` (`ser_batch.corpora.read_manifest`):
+every row needs a label, paths appear once, and its rows carry their own labels; it is read whole before any work
+starts. A ``.csv`` without a ``label`` column is a path list there too: its paths are labelled from their corpus
+layout, as a folder's files are. `iter_paths` reads only the ``path`` column of either kind.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ import csv
 import os
 from collections.abc import Callable, Iterator, Sequence
 from os import PathLike
+from pathlib import Path
 from typing import Any
 
-from ser_batch.corpora import AUDIO_EXTENSIONS
+from ser_batch.corpora import AUDIO_EXTENSIONS, Labels, read_manifest
 from ser_batch.corpora.base import display
 from ser_batch.errors import ConfigError
 
-__all__ = ["LIST_EXTENSIONS", "iter_paths"]
+__all__ = ["LIST_EXTENSIONS", "Listed", "iter_listed", "iter_paths"]
 
 TEXT_LISTS: tuple[str, ...] = (".txt", ".lst")
 LIST_EXTENSIONS: tuple[str, ...] = (*TEXT_LISTS, ".csv", ".parquet")
@@ -33,6 +36,10 @@ _BATCH_ROWS = 65_536
 
 _SLICE_ROWS = 4_096
 """Cells of a block turned into Python objects at a time: bounds the Python memory whatever the block size."""
+
+Listed = tuple[str, "Labels | str | None"]
+"""A path and the labels a manifest gives it (None: its name says them), or why it is no recording (a folder that
+cannot be listed)."""
 
 
 def iter_paths(inputs: Sequence[str | PathLike[str]], on_error: Callable[[str, str], None]) -> Iterator[str]:
@@ -70,6 +77,65 @@ def iter_paths(inputs: Sequence[str | PathLike[str]], on_error: Callable[[str, s
             ext = os.path.splitext(path)[1].lower()
             plan.append((ext if ext in LIST_EXTENSIONS and os.path.isfile(path) else "audio", path))
     return _paths(plan, on_error)
+
+
+def iter_listed(inputs: Sequence[str | PathLike[str]]) -> Iterator[Listed]:
+    """What ``extract`` reads: the paths named by `inputs`, in input order, one at a time, with manifest labels.
+
+    Inputs are those of `iter_paths`, except that a ``.csv`` with a ``label`` column is a labelled manifest, read
+    whole here (`read_manifest`) so that a bad row stops the job before any work: its paths come with its labels.
+    Every other path comes with None: the worker labels it from its name (`ser_batch.corpora.parse`), and finds
+    out whether it exists. Nothing per path is done here beyond reading it, so the client's work per file stays
+    small and constant. A folder that cannot be listed comes with the reason.
+
+    Paths are not deduplicated (that needs memory for every path): a path listed twice is yielded twice. Only a
+    folder given inside another one (or twice), which would yield all its files twice, is refused.
+
+    Every input is checked (and every manifest read) before the first path is yielded: a missing input or a folder
+    inside another raises `ConfigError`, a bad manifest `CorpusError`.
+    """
+    folders = [os.path.abspath(os.fspath(item)) for item in inputs if os.path.isdir(item)]
+    for i, inner in enumerate(folders):
+        for outer in folders[:i] + folders[i + 1 :]:
+            if inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep):
+                raise ConfigError(f"{display(inner)} is inside {display(outer)} (or the same folder): its files would be extracted twice; give only {display(outer)}")
+    failed: list[tuple[str, str]] = []
+    sources: list[list[tuple[Path, Labels]] | Iterator[str]] = [
+        read_manifest(Path(os.path.abspath(item))) if _is_manifest(item)
+        else iter_paths([item], lambda path, why: failed.append((path, why)))
+        for item in inputs
+    ]  # fmt: skip
+    return _listed(sources, failed)
+
+
+def _listed(sources: list[list[tuple[Path, Labels]] | Iterator[str]], failed: list[tuple[str, str]]) -> Iterator[Listed]:
+    """The generator behind `iter_listed`; `failed` fills with the folders `iter_paths` could not list."""
+    for source in sources:
+        if isinstance(source, list):
+            yield from ((os.fspath(path), labels) for path, labels in source)
+            continue
+        for path in source:
+            yield from _drain(failed)
+            yield path, None
+        yield from _drain(failed)
+
+
+def _drain(failed: list[tuple[str, str]]) -> Iterator[Listed]:
+    while failed:
+        yield failed.pop(0)
+
+
+def _is_manifest(item: str | PathLike[str]) -> bool:
+    """Whether `item` is a ``.csv`` file whose header names a ``label`` column (a labelled corpus manifest)."""
+    path = os.fspath(item)
+    if os.path.splitext(path)[1].lower() != ".csv" or not os.path.isfile(path):
+        return False
+    try:
+        with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+            header = next(csv.reader(fh), None)
+    except (OSError, csv.Error):
+        return False  # read as a path list, which names the problem
+    return header is not None and "label" in (c.strip().lower() for c in header)
 
 
 def _paths(plan: list[tuple[str, str]], on_error: Callable[[str, str], None]) -> Iterator[str]:

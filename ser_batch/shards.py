@@ -4,9 +4,10 @@ Layout of an extract output directory::
 
     manifest.json             settings, versions, input fingerprints, shard list (the source of truth)
     shards/part-NNNNN-FP.parquet   one row per (recording, augmentation); FP fingerprints the shard's inputs
-    files/part-NNNNN-FP.parquet    one row per input file of that shard: status, reason, audio facts
-    catalog.parquet           every file found (ok and failed), with corpus fields
-    errors.parquet            path, stage, reason for every file that yielded no rows
+    files/part-NNNNN-FP.parquet    one row per input of that shard: status, reason, audio facts (an input whose
+                              name gave no labels, or that does not exist, is a row with stage ``catalog``)
+    catalog.parquet           every file found (ok and failed), with corpus fields; no ``catalog`` stage rows
+    errors.parquet            path, stage, reason for every input that yielded no rows
 
 Shards are written under a temporary name and renamed, so a file with a final name is always complete.
 """
@@ -16,7 +17,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,27 +107,49 @@ def text(value: str | None) -> str | None:
 
 def write_table_atomic(table: pa.Table, path: Path) -> None:
     """Write Parquet under a temporary name in the same folder, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=path.parent)
-    os.close(fd)
-    try:
+    with _replacing(path, ".parquet") as tmp:
         pq.write_table(table, tmp, compression="zstd")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are for everyone who may read the folder
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+
+@contextmanager
+def parquet_writer_atomic(path: Path, schema: pa.Schema, group_rows: int = 65_536) -> Iterator[Callable[[pa.Table], None]]:
+    """``write(table)`` for a table written piece by piece (one bigger than memory); like `write_table_atomic`,
+    the file appears under its name only once the block ends without an error. Pieces are gathered into row groups
+    of about ``group_rows`` rows: a row group per shard's piece would make thousands of tiny ones."""
+    with _replacing(path, ".parquet") as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        held: list[pa.Table] = []
+        rows = 0
+
+        def write(table: pa.Table) -> None:
+            nonlocal rows
+            held.append(table)
+            rows += table.num_rows
+            if rows >= group_rows:
+                writer.write_table(pa.concat_tables(held))
+                held.clear()
+                rows = 0
+
+        yield write
+        if held:
+            writer.write_table(pa.concat_tables(held))
 
 
 def write_json_atomic(data: Any, path: Path) -> None:
     """JSON twin of :func:`write_table_atomic`."""
+    with _replacing(path, ".json") as tmp, open(tmp, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+@contextmanager
+def _replacing(path: Path, suffix: str) -> Iterator[str]:
+    """A temporary name beside ``path`` to write to: renamed to ``path`` when the block ends, removed on an error."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
+        yield tmp
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are for everyone who may read the folder
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -266,6 +266,32 @@ def test_local_cluster_workers_get_the_worker_environment(dask_scheduler: str) -
     assert not Path(envs[0]["NUMBA_CACHE_DIR"]).is_relative_to(Path(librosa.__file__).parent)
 
 
+def test_follow_pulls_a_lazy_submitter_only_as_far_as_in_flight(dask_scheduler: str) -> None:
+    """extract submits as it lists: at no time more than ``in_flight`` tasks are out, and every one comes back."""
+    from distributed import Client
+
+    from ser_batch.cluster import follow
+
+    with Client(dask_scheduler, timeout="20s") as c:
+        weights: dict[str, float] = {}
+        submitted, done, most = 0, 0, 0
+
+        def submit() -> Iterator:
+            nonlocal submitted, most
+            for i in range(20):
+                fut = c.submit(lambda x: x * x, i, pure=False)
+                weights[fut.key] = 1
+                submitted += 1
+                most = max(most, submitted - done)
+                yield fut
+
+        results = []
+        for _fut, res, err in follow(submit(), None, weights, "tasks", show=False, in_flight=3):
+            assert err is None
+            done += 1
+            results.append(res)
+    assert sorted(results) == [i * i for i in range(20)] and most <= 3
+
 def test_extract_on_the_cluster_equals_a_local_run(remote_extract: Path, train_corpus: Path, dask_scheduler: str, tmp_path: Path) -> None:
     from ser_batch.extract import extract
 

@@ -8,6 +8,7 @@ else (reruns that skip every shard, refused settings) never reaches Dask.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -23,7 +26,8 @@ from conftest import BAD_REASONS, FILES_PER_SHARD, SYNTH_EMOTIONS, Extracted, ba
 from ser_batch import audio, features, shards
 from ser_batch.augment import AugmentSettings
 from ser_batch.cli import app
-from ser_batch.errors import AudioError, ConfigError
+from ser_batch.corpora import Labels
+from ser_batch.errors import AudioError, ConfigError, CorpusError
 from ser_batch.extract import (
     ExtractResult,
     FileTask,
@@ -33,8 +37,8 @@ from ser_batch.extract import (
     plan_shards,
     recording_id,
 )
-from ser_batch.corpora import discover
 from ser_batch.features import FeatureSettings
+from ser_batch.inputs import iter_listed
 
 runner = CliRunner()
 KINDS = ["none", "noise", "pitch", "stretch"]
@@ -243,25 +247,95 @@ def test_deleted_shard_is_recomputed_and_stale_files_dropped(
     pd.testing.assert_frame_equal(err0, err1)
 
 
+# ------------------------------------------------------------------------------------------ lists of paths
+
+
+def check_listed(out: Path, chosen: list, r: ExtractResult) -> None:
+    """The listed files, in list order, with the labels and speakers of their corpus layout; one row each."""
+    assert (r.files_ok, r.rows) == (len(chosen), len(chosen))
+    cat = pd.read_parquet(out / "catalog.parquet")
+    assert list(cat["path"]) == [str(f.path) for f in chosen]
+    assert list(cat["label"]) == [f.label for f in chosen]
+    assert list(cat["speaker"]) == [f"ravdess:{f.actor}" for f in chosen]
+    assert (cat["status"] == "ok").all() and list(cat["sample_rate"]) == [f.sample_rate for f in chosen]
+    assert "field_statement" in cat.columns
+    meta, x = shards.read_all(out)
+    assert list(meta["path"]) == [str(f.path) for f in chosen] and np.isfinite(x).all()
+
+
+def test_txt_list_of_paths(synth_corpus: tuple[Path, list], tmp_path: Path, dask_scheduler: str) -> None:
+    _, files = synth_corpus
+    chosen = [files[5], files[0], files[17]]
+    listing = tmp_path / "lists" / "take.txt"
+    listing.parent.mkdir()
+    listing.write_text("# relative to the list's folder\n\n" + "\n".join(os.path.relpath(f.path, listing.parent) for f in chosen) + "\n")
+    out = tmp_path / "out"
+    r = extract([listing], out, augment_settings=None, files_per_shard=2, scheduler=dask_scheduler, progress=False)
+    assert (r.files_failed, r.shards) == (0, 2)
+    check_listed(out, chosen, r)
+    assert shards.read_manifest(out)["totals"] == {"files_found": 3, "files_ok": 3, "files_failed": 0, "rows": 3}
+    again = extract([listing], out, augment_settings=None, files_per_shard=2, scheduler="tcp://127.0.0.1:9", progress=False)
+    assert again.shards_skipped == again.shards == 2  # the same list again: nothing to do, no Dask
+
+
+def test_parquet_list_of_paths(synth_corpus: tuple[Path, list], tmp_path: Path, dask_scheduler: str) -> None:
+    _, files = synth_corpus
+    chosen = [files[23], files[2], files[11], files[8]]
+    pq_list = tmp_path / "take.parquet"
+    pq.write_table(pa.table({"path": [str(f.path) for f in chosen], "note": ["a", "b", "c", "d"]}), pq_list, row_group_size=3)
+    out = tmp_path / "out"
+    r = extract([pq_list], out, augment_settings=None, scheduler=dask_scheduler, progress=False)
+    assert (r.files_failed, r.shards) == (0, 1)
+    check_listed(out, chosen, r)
+
+
+def test_missing_listed_file_is_an_error_row(synth_corpus: tuple[Path, list], tmp_path: Path, dask_scheduler: str) -> None:
+    """A .csv without a label column is a path list too; a path on it that names nothing is an error row."""
+    _, files = synth_corpus
+    gone = tmp_path / "Actor_04" / "03-01-05-01-01-01-04.wav"
+    listing = tmp_path / "take.csv"
+    listing.write_text(f"path,speaker_note\n{files[1].path},x\n{gone},y\n{files[4].path},z\n")
+    out = tmp_path / "out"
+    r = extract([listing], out, augment_settings=None, scheduler=dask_scheduler, progress=False)
+    assert (r.files_ok, r.files_failed, r.rows) == (2, 1, 2)
+    errors = pd.read_parquet(out / "errors.parquet")
+    assert errors.to_dict("records") == [
+        {"path": str(gone), "stage": "catalog", "reason": f"{gone}: listed but no such file; fix the path or take it off the list"}
+    ]
+    cat = pd.read_parquet(out / "catalog.parquet")
+    assert list(cat["path"]) == [str(files[1].path), str(files[4].path)], "a file never found is no catalog row"
+    assert shards.read_manifest(out)["totals"] == {"files_found": 3, "files_ok": 2, "files_failed": 1, "rows": 2}
+
+
 # ------------------------------------------------------------------------------------------ pieces, no Dask
 
 
-def test_plan_shards_is_deterministic_and_fingerprints_settings(extracted: Extracted) -> None:
-    entries, failures = discover([extracted.corpus])
-    assert failures == []
+def test_plan_shards_is_deterministic_and_fingerprints_paths_labels_and_settings(extracted: Extracted) -> None:
     fs, aug = FeatureSettings(), AugmentSettings()
-    a = plan_shards(entries, fs, aug, files_per_shard=8)
-    b = plan_shards(list(reversed(entries)), fs, aug, files_per_shard=8)
-    assert [p.name for p in a] == [p.name for p in b]
+    listed = list(iter_listed([extracted.corpus]))
+    assert all(labels is None for _, labels in listed)  # the workers label them
+
+    def names(items: list, *args: object, **kwargs: object) -> list[str]:
+        return [p.name for p in plan_shards(iter(items), *args, **kwargs)]
+
+    a = list(plan_shards(iter(listed), fs, aug, files_per_shard=8))
+    assert [p.name for p in a] == names(listed, fs, aug, files_per_shard=8)
     assert [p.index for p in a] == [0, 1, 2, 3]
     assert [len(p.files) for p in a] == [8, 8, 8, 7]
-    assert [t.path for p in a for t in p.files] == sorted(str(e.path) for e in entries)
-    names = {p.name for p in a}
-    assert names.isdisjoint(p.name for p in plan_shards(entries, fs, None, files_per_shard=8))
-    assert names.isdisjoint(p.name for p in plan_shards(entries, FeatureSettings(offset_s=0.5), aug, 8))
-    assert names.isdisjoint(p.name for p in plan_shards(entries, fs, aug, files_per_shard=5))
-    with pytest.raises(ConfigError, match="files-per-shard"):
-        plan_shards(entries, fs, aug, files_per_shard=0)
+    assert [path for p in a for path, _ in p.files] == sorted(path for path, _ in listed)  # a folder streams sorted
+    assert {p.name for p in a}.isdisjoint(names(listed, fs, None, files_per_shard=8))
+    assert {p.name for p in a}.isdisjoint(names(listed, FeatureSettings(offset_s=0.5), aug, 8))
+    assert {p.name for p in a}.isdisjoint(names(listed, fs, aug, files_per_shard=5))
+    assert {p.name for p in a}.isdisjoint(names(listed, fs, aug, 8, None, "ravdess"))  # a forced layout: other labels
+    # a batch is named by its paths and a manifest's labels: labelling one file renames its shard only
+    path, _ = listed[9]
+    relabelled = [*listed[:9], (path, Labels("generic", "generic:?", "calm")), *listed[10:]]
+    changed = [x != y for x, y in zip(names(relabelled, fs, aug, files_per_shard=8), [p.name for p in a])]
+    assert changed == [False, True, False, False]
+    with pytest.raises(ConfigError, match="files-per-shard"):  # at once, before any path is read
+        plan_shards(iter(listed), fs, aug, files_per_shard=0)
+    with pytest.raises(CorpusError, match="unknown corpus 'iemocap'"):
+        plan_shards(iter(listed), fs, aug, corpus="iemocap")
 
 
 def test_recording_id_follows_content_facts(tmp_path: Path) -> None:
@@ -319,15 +393,23 @@ def test_extract_shard_in_process_turns_failures_into_file_rows(
     synth_corpus: tuple[Path, list], bad_dir: dict[str, Path], tmp_path: Path
 ) -> None:
     _, files = synth_corpus
-    entries, failures = discover([files[0].path, bad_dir["nan"], bad_dir["text"]])
-    assert not failures
+    unnamed = bad_dir["nan"].with_name("take1.wav")
+    unnamed.write_bytes(bad_dir["nan"].read_bytes())
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(str(p) for p in (files[0].path, bad_dir["nan"], bad_dir["text"], unnamed, bad_dir["nan"].with_name("03-01-08-01-01-01-09.wav"))))
     fs = FeatureSettings(duration_s=1.0)
-    [plan] = plan_shards(entries, fs, None)
+    [plan] = plan_shards(iter_listed([listing]), fs, None)
     stats = extract_shard(plan, str(tmp_path), fs, None)
-    assert stats == {"files": 3, "ok": 1, "rows": 1}
+    assert stats == {"files": 5, "ok": 1, "rows": 1}
     table = pd.read_parquet(tmp_path / "files" / plan.name)
-    assert sorted(table["status"]) == ["error", "error", "ok"]
-    assert set(table.loc[table["status"] == "error", "stage"]) == {"decode"}
+    assert list(table["status"]) == ["ok", "error", "error", "error", "error"]
+    assert list(table["stage"].iloc[1:]) == ["decode", "decode", "catalog", "catalog"]
+    assert "no known corpus layout matches take1.wav" in table["reason"].iloc[3]
+    assert "listed but no such file" in table["reason"].iloc[4] and table["label"].iloc[4] == "surprised"
+    assert table["recording_id"].iloc[3:].isna().all() and table["recording_id"].iloc[:3].notna().all()
+    [forced] = plan_shards(iter_listed([files[0].path]), fs, None, corpus="generic")  # labels by the layout forced
+    assert extract_shard(forced, str(tmp_path / "forced"), fs, None) == {"files": 1, "ok": 0, "rows": 0}
+    assert "parent folder 'Actor_01' is not a label name" in pd.read_parquet(tmp_path / "forced" / "files" / forced.name)["reason"][0]
     shard = shards.pq.read_table(tmp_path / "shards" / plan.name)
     assert shard.num_rows == 1
     assert shards.features_of(shard).shape == (1, *fs.shape)

@@ -13,8 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ser_batch.errors import ConfigError
-from ser_batch.inputs import iter_paths
+from ser_batch.corpora import Labels
+from ser_batch.errors import ConfigError, CorpusError
+from ser_batch.inputs import iter_listed, iter_paths
 
 
 def paths(inputs: list, errors: list | None = None) -> list[str]:
@@ -178,3 +179,48 @@ def test_a_long_list_never_becomes_a_big_python_structure(tmp_path: Path, kind: 
     assert count == N
     whole = N * sys.getsizeof(str(tmp_path / "recordings" / "day099" / "0099999.wav"))  # a list of them: ~13 MB
     assert peak < whole / 10, f"peak {peak / 1e6:.1f} MB streaming {N} paths (a list of them: {whole / 1e6:.1f} MB)"
+
+
+# ---------------------------------------------------------------- iter_listed: what extract reads
+
+
+def test_iter_listed_gives_paths_and_a_csv_with_labels_is_a_manifest(tmp_path: Path) -> None:
+    rav, take, odd = tmp_path / "c" / "Actor_01" / "03-01-05-01-01-01-01.wav", tmp_path / "c" / "angry" / "take.wav", tmp_path / "c" / "odd.wav"
+    touch(rav, take, odd)
+    (tmp_path / "list.csv").write_text("path,note\nc/angry/take.wav,x\nc/gone.wav,y\n")  # no label column: a path list
+    (tmp_path / "manifest.csv").write_text("path,LABEL,speaker\nc/odd.wav,sad,s9\n")
+    got = list(iter_listed([tmp_path / "c", tmp_path / "list.csv", tmp_path / "manifest.csv"]))
+    assert [p for p, _ in got] == [str(rav), str(take), str(odd), str(take), str(tmp_path / "c" / "gone.wav"), str(odd)]
+    assert [labels for _, labels in got[:5]] == [None] * 5  # labelled by the worker, which also finds gone.wav gone
+    manifest = got[5][1]
+    assert isinstance(manifest, Labels) and (manifest.corpus, manifest.speaker, manifest.label) == ("generic", "generic:s9", "sad")
+    assert manifest.fields["line"] == "2"
+
+
+def test_iter_listed_checks_inputs_and_manifests_before_any_path(tmp_path: Path) -> None:
+    touch(tmp_path / "a.wav")
+    with pytest.raises(ConfigError, match=r"nowhere\.txt: no such file or folder"):
+        iter_listed([tmp_path / "a.wav", tmp_path / "nowhere.txt"])
+    (tmp_path / "m.csv").write_text("path,label\na.wav,boredom\n")
+    with pytest.raises(CorpusError, match=r"m\.csv: line 2: label 'boredom'"):
+        iter_listed([tmp_path / "a.wav", tmp_path / "m.csv"])
+    (tmp_path / "d" / "e").mkdir(parents=True)
+    for twice in ([tmp_path / "d", tmp_path / "d" / "e"], [tmp_path / "d" / "e", tmp_path / "d" / ".." / "d"], [tmp_path, tmp_path]):
+        with pytest.raises(ConfigError, match=r"is inside .* its files would be extracted twice"):
+            iter_listed(twice)
+    assert [p for p, _ in iter_listed([tmp_path / "d" / "e", tmp_path / "a.wav", tmp_path / "a.wav"])] == [str(tmp_path / "a.wav")] * 2
+
+
+def test_iter_listed_reports_a_folder_it_cannot_list_in_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ser_batch.inputs as inputs
+
+    def walk(root: str, on_error):  # type: ignore[no-untyped-def]
+        on_error(os.path.join(root, "locked"), "locked: cannot list folder: Permission denied")
+        yield os.path.join(root, "angry", "ok.wav")
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "f").mkdir()
+    monkeypatch.setattr(inputs, "_walk_sorted", walk)
+    got = list(iter_listed([tmp_path / "d", tmp_path / "f"]))
+    assert [p for p, _ in got] == [str(tmp_path / d / f) for d in ("d", "f") for f in ("locked", "angry/ok.wav")]
+    assert got[0][1] == "locked: cannot list folder: Permission denied" and got[1][1] is None

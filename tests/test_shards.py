@@ -121,6 +121,21 @@ def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert list(tmp_path.iterdir()) == []
 
 
+def test_parquet_writer_atomic_gathers_pieces_into_row_groups_and_leaves_nothing_on_an_error(tmp_path: Path) -> None:
+    schema = pa.schema([pa.field("path", pa.string())])
+    with shards.parquet_writer_atomic(tmp_path / "t.parquet", schema, group_rows=5) as write:
+        for i in range(4):
+            write(pa.table({"path": [f"{i}-{j}" for j in range(3)]}, schema=schema))
+        assert not (tmp_path / "t.parquet").exists(), "the file appears only when complete"
+    f = pq.ParquetFile(tmp_path / "t.parquet")
+    assert f.read()["path"].to_pylist() == [f"{i}-{j}" for i in range(4) for j in range(3)]
+    assert [f.metadata.row_group(g).num_rows for g in range(f.num_row_groups)] == [6, 6]
+    with pytest.raises(RuntimeError, match="boom"), shards.parquet_writer_atomic(tmp_path / "u.parquet", schema) as write:
+        write(pa.table({"path": ["a"]}, schema=schema))
+        raise RuntimeError("boom")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.parquet"]
+
+
 def test_write_json_atomic_and_remove_temporaries(tmp_path: Path) -> None:
     shards.write_json_atomic({"b": 1, "a": [1, 2]}, tmp_path / "m.json")
     assert json.loads((tmp_path / "m.json").read_text()) == {"a": [1, 2], "b": 1}
