@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -103,42 +103,36 @@ def probe_task(paths: list[str], parts_dir: str, name: str, settings: ScoreSetti
     return {"files": len(paths), "seconds": float(sum(d for d in durations if d is not None))}
 
 
-def probe_all(client: Any, paths: Iterable[str], parts_dir: Path, settings: ScoreSettings, speakers: str | None, on_batch: Callable[[int], None]) -> list[Batch]:
-    """Stream ``paths`` to probe tasks, a few batches ahead of the workers; the batches in listing order.
-
-    A batch whose plan part exists (an earlier run of the same job) is not probed again."""
-    from distributed import as_completed
+def probe_all(client: Any, paths: Iterable[str], parts_dir: Path, settings: ScoreSettings, speakers: str | None, progress: bool) -> list[Batch]:
+    """Stream ``paths`` to probe tasks, a few batches ahead of the workers (``cluster.follow``'s ``in_flight``);
+    the batches in listing order. A batch whose plan part exists (an earlier run of the same job) is not probed
+    again."""
+    from ser_batch.cluster import follow
 
     slots = max(1, sum(client.nthreads().values()))
     done: dict[str, Batch] = {}
     order: list[str] = []
     pending: dict[str, list[str]] = {}  # a batch's paths until its task has finished
-    ac = as_completed()
+    weights: dict[str, float] = {}
 
-    def collect(block: bool) -> None:
-        while ac.count() and (block or ac.has_ready()):
-            fut = next(ac)
-            name = fut.key.removeprefix("probe-")
-            try:
-                res = fut.result()
-                done[name] = Batch(name, int(res["files"]), float(res["seconds"]))
-            except Exception as exc:  # noqa: BLE001 - a batch that failed after its retries: its paths are error rows
-                done[name] = Batch(name, len(pending[name]), 0.0, f"its probe task failed ({type(exc).__name__}: {exc}); rerun to retry", tuple(pending[name]))
-            on_batch(done[name].files)
-            del pending[name]
+    def submit() -> Iterator[Any]:
+        for name, batch in batches(paths):
+            order.append(name)
+            part = parts_dir / PLAN_DIR / name
+            if part.is_file():
+                done[name] = Batch(name, pq.read_metadata(part).num_rows, _seconds(part))
+                continue
+            pending[name] = batch
+            weights[f"probe-{name}"] = len(batch)
+            yield client.submit(probe_task, batch, str(parts_dir), name, settings, speakers, key=f"probe-{name}", retries=RETRIES, pure=False)
 
-    for name, batch in batches(paths):
-        order.append(name)
-        part = parts_dir / PLAN_DIR / name
-        if part.is_file():
-            meta = pq.read_metadata(part)
-            done[name] = Batch(name, meta.num_rows, _seconds(part))
-            on_batch(meta.num_rows)
-            continue
-        pending[name] = batch
-        ac.add(client.submit(probe_task, batch, str(parts_dir), name, settings, speakers, key=f"probe-{name}", retries=RETRIES, pure=False))
-        collect(block=ac.count() >= IN_FLIGHT_PER_SLOT * slots)
-    collect(block=True)
+    for fut, res, err in follow(submit(), None, weights, "files (probing)", progress, in_flight=IN_FLIGHT_PER_SLOT * slots):
+        name = fut.key.removeprefix("probe-")
+        paths_of = pending.pop(name)
+        if err is None:
+            done[name] = Batch(name, int(res["files"]), float(res["seconds"]))
+        else:  # a batch that failed after its retries: its paths are error rows
+            done[name] = Batch(name, len(paths_of), 0.0, f"its probe task failed ({type(err).__name__}: {err}); rerun to retry", tuple(paths_of))
     return [done[n] for n in order]
 
 

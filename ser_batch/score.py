@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ser_batch import audio, features, output, plan, speakers as spk, windows
-from ser_batch.cluster import RETRIES, dask_client, follow, progress_bar
+from ser_batch.cluster import RETRIES, dask_client, follow
 from ser_batch.errors import ConfigError, SerBatchError
 from ser_batch.inference import ScoreSettings, classify, file_reader, load_model, score_stream, speech_moments
 from ser_batch.labels import EMOTIONS
@@ -235,9 +235,7 @@ def score(
         client = stack.enter_context(dask_client(scheduler, workers, echo=say))
         slots = max(1, sum(client.nthreads().values()))
         try:
-            bar = stack.enter_context(progress_bar(None, "files (probing)", progress))
-            batches = plan.probe_all(client, paths, parts_dir, settings, who, bar.update)
-            bar.close()
+            batches = plan.probe_all(client, paths, parts_dir, settings, who, progress)
             total_s = sum(b.seconds for b in batches)
             settings = plan.task_sizes(settings, total_s, slots)
             specs = {b.name: plan.cut_tasks(b.name, plan.durations(parts_dir, b.name), fs.duration_s, settings) for b in batches if not b.failed}
