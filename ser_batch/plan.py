@@ -103,10 +103,10 @@ def probe_task(paths: list[str], parts_dir: str, name: str, settings: ScoreSetti
     return {"files": len(paths), "seconds": float(sum(d for d in durations if d is not None))}
 
 
-def probe_all(client: Any, paths: Iterable[str], parts_dir: Path, settings: ScoreSettings, speakers: str | None, progress: bool) -> list[Batch]:
+def probe_all(client: Any, paths: Iterable[str], parts_dir: Path, settings: ScoreSettings, speakers: str | None, progress: bool, job: str = "") -> list[Batch]:
     """Stream ``paths`` to probe tasks, a few batches ahead of the workers (``cluster.follow``'s ``in_flight``);
     the batches in listing order. A batch whose plan part exists (an earlier run of the same job) is not probed
-    again."""
+    again. ``job`` goes into the Dask keys, so that two jobs on one scheduler never share a task."""
     from ser_batch.cluster import follow
 
     slots = max(1, sum(client.nthreads().values()))
@@ -123,11 +123,11 @@ def probe_all(client: Any, paths: Iterable[str], parts_dir: Path, settings: Scor
                 done[name] = Batch(name, pq.read_metadata(part).num_rows, _seconds(part))
                 continue
             pending[name] = batch
-            weights[f"probe-{name}"] = len(batch)
-            yield client.submit(probe_task, batch, str(parts_dir), name, settings, speakers, key=f"probe-{name}", retries=RETRIES, pure=False)
+            weights[f"probe-{job}-{name}"] = len(batch)
+            yield client.submit(probe_task, batch, str(parts_dir), name, settings, speakers, key=f"probe-{job}-{name}", retries=RETRIES, pure=False)
 
     for fut, res, err in follow(submit(), None, weights, "files (probing)", progress, in_flight=IN_FLIGHT_PER_SLOT * slots):
-        name = fut.key.removeprefix("probe-")
+        name = fut.key.removeprefix(f"probe-{job}-")
         paths_of = pending.pop(name)
         if err is None:
             done[name] = Batch(name, int(res["files"]), float(res["seconds"]))

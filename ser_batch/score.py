@@ -235,14 +235,14 @@ def score(
         client = stack.enter_context(dask_client(scheduler, workers, echo=say))
         slots = max(1, sum(client.nthreads().values()))
         try:
-            batches = plan.probe_all(client, paths, parts_dir, settings, who, progress)
+            batches = plan.probe_all(client, paths, parts_dir, settings, who, progress, job=key)
             total_s = sum(b.seconds for b in batches)
             settings = plan.task_sizes(settings, total_s, slots)
             specs = {b.name: plan.cut_tasks(b.name, plan.durations(parts_dir, b.name), fs.duration_s, settings) for b in batches if not b.failed}
             every = [s for ss in specs.values() for s in ss]
             if normalised:
                 todo = [s for s in every if not (parts_dir / STATS_DIR / s.name).is_file()]
-                _run(client, todo, lambda s: client.submit(stats_task, s, str(model_dir), settings, str(parts_dir), device, key=f"stats-{s.name}", retries=RETRIES, pure=False), failures, "h audio (encoding)", progress)
+                _run(client, todo, lambda s: client.submit(stats_task, s, str(model_dir), settings, str(parts_dir), device, key=f"stats-{key}-{s.name}", retries=RETRIES, pure=False), failures, "h audio (encoding)", progress)
                 totals = spk.sum_moments(parts_dir / STATS_DIR / s.name for s in every if (parts_dir / STATS_DIR / s.name).is_file())
                 digest = spk.write_norms(totals, parts_dir / "norms.parquet")
                 say(f"Speaker statistics of {len(totals)} speakers ({who}).")
@@ -250,7 +250,7 @@ def score(
             todo = [s for s in every if not (parts_dir / name(s)).is_file() and s.name not in failures]
             say(f"{sum(b.files for b in batches)} recordings ({total_s / 3600:.2f} h of audio) in {len(every)} tasks; {len(every) - len(todo)} already done; model {model_dir}")
             norms = str(parts_dir / "norms.parquet") if normalised else None
-            _run(client, todo, lambda s: client.submit(score_task, s, str(model_dir), settings, str(parts_dir), name(s), bool(segments), norms, device, key=f"score-{name(s)}", retries=RETRIES, pure=False), failures, "h audio" if not normalised else "h audio (scoring)", progress)
+            _run(client, todo, lambda s: client.submit(score_task, s, str(model_dir), settings, str(parts_dir), name(s), bool(segments), norms, device, key=f"score-{key}-{name(s)}", retries=RETRIES, pure=False), failures, "h audio" if not normalised else "h audio (scoring)", progress)
         finally:  # interrupted or not: finished parts stay for the rerun, half-written ones go
             for sub in ("", "segments", STATS_DIR, plan.PLAN_DIR):
                 remove_temporaries(parts_dir / sub)
