@@ -17,7 +17,10 @@ Feature sets (``PRESETS`` holds each one's default settings)
   513 for a 3 s window. A recording is encoded once, in blocks of ``WHISPER_BLOCK_S`` on a fixed grid from its
   start (``gate``, ``encode_blocks``), and every window over a stretch is a slice of that stretch's frames (``windows.cut``):
   the hop between windows costs slicing, not encoding, and blocks that no speech window touches are never encoded.
-  v1 encoded each 3 s window separately (int8), v2 the same in float32; v3 encodes the block grid in int8.
+  A block whose every frame is under the silence gate is not encoded either: it takes the states of a block of
+  digital silence (``silent_states``, encoded once per process), so a pause inside speech costs nothing.
+  v1 encoded each 3 s window separately (int8), v2 the same in float32; v3 encodes the block grid in int8; v4 also
+  gives silent blocks the states of silence instead of encoding them.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import numpy as np
 from ser_batch.audio import WORKING_SR
 from ser_batch.errors import ConfigError
 
-FEATURE_SETS: dict[str, int] = {"seed": 1, "logmel": 1, "logmel_pitch": 1, "whisper_base": 3}
+FEATURE_SETS: dict[str, int] = {"seed": 1, "logmel": 1, "logmel_pitch": 1, "whisper_base": 4}
 """Known feature set names and their current version; bump the version whenever outputs change. Settings of
 another version are refused: this code computes only the current one, and a model must get the features it
 learnt from."""
@@ -280,7 +283,8 @@ class Gate:
 
     energy_db: np.ndarray  # (n_frames,) float32, the stretch zero-padded to whole blocks
     speech: np.ndarray  # (n_frames - window_frames + 1,) bool: is the window starting at each frame speech?
-    speech_blocks: np.ndarray  # (n_blocks,) bool: blocks inside some speech window; the only ones ever encoded
+    speech_blocks: np.ndarray  # (n_blocks,) bool: blocks inside some speech window; the only ones ever read
+    quiet_blocks: np.ndarray  # (n_blocks,) bool: blocks whose every frame is under the gate; never encoded
 
 
 def gate(y: np.ndarray, sr: int, settings: FeatureSettings, silence_db: float) -> Gate:
@@ -301,23 +305,40 @@ def gate(y: np.ndarray, sr: int, settings: FeatureSettings, silence_db: float) -
     energy = (20.0 * np.log10(np.maximum(rms, 1e-5))).astype(np.float32)
     speech = windows.speech_starts(energy, settings.n_frames, silence_db)
     inside = windows.covered(speech, settings.n_frames, energy.size)
-    return Gate(energy, speech, inside.reshape(n_blocks, -1).any(axis=1))
+    return Gate(energy, speech, inside.reshape(n_blocks, -1).any(axis=1), (energy < silence_db).reshape(n_blocks, -1).all(axis=1))
+
+
+@functools.lru_cache(maxsize=8)
+def silent_states(hop_length: int, device: str = "cpu") -> np.ndarray:
+    """The encoder's states of one block of digital silence pooled to frames of ``hop_length`` samples:
+    (frames per block, WIDTH) float32, read-only. What every silent block (``Gate.quiet_blocks``) gets instead of
+    being encoded, in extract and score alike."""
+    from ser_batch import encoder
+
+    enc = encoder.encode(np.zeros((1, WHISPER_BLOCK_SAMPLES), np.float32), WORKING_SR, device)
+    out = enc.reshape(WHISPER_BLOCK_SAMPLES // hop_length, hop_length // encoder.STRIDE, encoder.WIDTH).mean(axis=1)
+    out.setflags(write=False)
+    return out
 
 
 def encode_blocks(y: np.ndarray, sr: int, settings: FeatureSettings, g: Gate, blocks: np.ndarray, device: str = "cpu") -> np.ndarray:
     """Frame features (n_frames, coeffs) of the stretch ``g`` describes: energy everywhere, encoder states pooled to
-    frames in ``blocks`` (a bool mask over blocks) and NaN in the others, which are never encoded."""
+    frames in ``blocks`` (a bool mask over blocks) and NaN in the others. Of ``blocks``, only those with a frame
+    over the gate are encoded; silent ones take ``silent_states``."""
     from ser_batch import encoder
 
     hop, block = settings.hop_length, WHISPER_BLOCK_SAMPLES
     n_blocks = len(g.speech_blocks)
     per_block = block // hop
     states = np.full((n_blocks, per_block, encoder.WIDTH), np.nan, np.float32)
-    if blocks.any():
+    loud = blocks & ~g.quiet_blocks
+    if loud.any():
         padded = np.zeros(n_blocks * block, np.float32)
         padded[: min(y.size, padded.size)] = y[: padded.size]
-        enc = encoder.encode(padded.reshape(n_blocks, block)[blocks], sr, device)
-        states[blocks] = enc.reshape(len(enc), per_block, hop // encoder.STRIDE, encoder.WIDTH).mean(axis=2)
+        enc = encoder.encode(padded.reshape(n_blocks, block)[loud], sr, device)
+        states[loud] = enc.reshape(len(enc), per_block, hop // encoder.STRIDE, encoder.WIDTH).mean(axis=2)
+    if (blocks & g.quiet_blocks).any():
+        states[blocks & g.quiet_blocks] = silent_states(hop, device)
     return np.concatenate([g.energy_db[:, None], states.reshape(-1, encoder.WIDTH)], axis=1)
 
 
@@ -329,7 +350,7 @@ def frame_sequence(y: np.ndarray, sr: int, settings: FeatureSettings, silence_db
 
 def speech_moments(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """A stretch's part of its speaker's statistics: ``moments`` of its frames in ``mask`` — the frames of its
-    speech blocks that lie inside the recording (never the zero padding past its end). The one definition train,
+    encoded speech blocks that lie inside the recording (never silent blocks, never the zero padding past its end). The one definition train,
     evaluate and score share (``pieces.piece_frames`` makes the mask)."""
     return moments(frames[mask])
 

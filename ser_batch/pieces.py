@@ -93,5 +93,5 @@ def piece_frames(fs: FeatureSettings, read: Reader, piece: Piece, hop_s: float, 
     frames = features.encode_blocks(y, sr, fs, g, read_blocks | (own & g.speech_blocks), device)
     starts = piece.first_start_s + hop_s * np.arange(n_windows)
     inside = origin + f * np.arange(len(g.energy_db)) < piece.duration_s - 1e-9  # not the padding past the end
-    stats = np.repeat(own & g.speech_blocks, per_block) & inside
+    stats = np.repeat(own & g.speech_blocks & ~g.quiet_blocks, per_block) & inside
     return PieceFrames(starts, speech, idx[speech], frames, features.speech_moments(frames, stats))

@@ -112,10 +112,10 @@ def test_settings_round_trip_and_fingerprint() -> None:
 
 def test_settings_of_another_version_are_refused() -> None:
     """This code computes only the current version: a model trained on whisper_base v2 (windows encoded one by one)
-    is not fed v3 (the block grid)."""
-    assert FeatureSettings.preset("whisper_base").version == FEATURE_SETS["whisper_base"] == 3
-    old = {**FeatureSettings.preset("whisper_base").to_dict(), "version": 2}
-    with pytest.raises(ConfigError, match="whisper_base v2 .* extract the features again"):
+    is not fed v4 (the block grid, silent blocks not encoded)."""
+    assert FeatureSettings.preset("whisper_base").version == FEATURE_SETS["whisper_base"] == 4
+    old = {**FeatureSettings.preset("whisper_base").to_dict(), "version": 3}
+    with pytest.raises(ConfigError, match="whisper_base v3 .* extract the features again"):
         FeatureSettings.from_dict(old)
 
 

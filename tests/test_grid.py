@@ -1,4 +1,4 @@
-"""The frame grid of whisper_base v3: each second of speech encoded once, silence never, training windows cut as
+"""The frame grid of whisper_base v4: each second of speech encoded once, silence never, training windows cut as
 scoring cuts them, and a speaker-normalised model scored with one encoder pass."""
 
 from __future__ import annotations
@@ -55,14 +55,22 @@ def test_window_starts_and_the_frame_grid() -> None:
 
 
 def test_silence_is_never_encoded(count_blocks: list[int]) -> None:
-    """Fourteen seconds of silence between two stretches of speech: the blocks no speech window touches are skipped."""
+    """Fourteen seconds of silence between two stretches of speech: the blocks no speech window touches are skipped,
+    and the silent blocks speech windows do read take the states of silence without being encoded."""
+    silence = features.silent_states(WS.hop_length, "cpu")  # encoded once per process
+    count_blocks.clear()
     y = talk(24.0, pauses=((4.0, 14.0),))
     g = features.gate(y, SR, WS, windows.SILENCE_DB)
     frames = features.encode_blocks(y, SR, WS, g, g.speech_blocks)
-    assert len(g.speech_blocks) == 8 and sum(count_blocks) == g.speech_blocks.sum()
     # blocks [9, 12) and [12, 15) s lie in the pause, more than a window from any speech
     assert g.speech_blocks.tolist() == [True, True, True, False, False, True, True, True]
+    # [6, 9) and [15, 18) s are read by speech windows but silent through and through: never encoded
+    assert g.quiet_blocks.tolist() == [False, False, True, True, True, True, False, False]
+    assert len(g.speech_blocks) == 8 and sum(count_blocks) == 4
     assert np.isnan(frames[90:150, 1:]).all() and not np.isnan(frames[:90]).any() and not np.isnan(frames[:, 0]).any()
+    np.testing.assert_array_equal(frames[60:90, 1:], silence)
+    np.testing.assert_array_equal(frames[150:180, 1:], silence)
+    assert not np.allclose(frames[30:60, 1:], silence)  # [3, 6) s holds a second of speech: encoded
     # windows that lie wholly in the pause are silent, those touching speech are not
     assert not g.speech[int(8.0 / 0.1)] and g.speech[0] and g.speech[int(16.0 / 0.1)]
 
@@ -72,6 +80,8 @@ def test_pieces_see_what_the_whole_recording_sees(count_blocks: list[int]) -> No
     one piece, and encodes at most one extra block per piece boundary."""
     y = talk(40.0, pauses=((10.0, 9.0),), seed=1)
     read = signal_reader(y, SR)
+    features.silent_states(WS.hop_length, "cpu")
+    count_blocks.clear()
     whole = pieces.piece_frames(WS, read, pieces.plan_pieces("", 40.0, 3.0, 0.5, 600.0)[0], 0.5, windows.SILENCE_DB)
     once = sum(count_blocks)
     count_blocks.clear()
@@ -85,7 +95,8 @@ def test_pieces_see_what_the_whole_recording_sees(count_blocks: list[int]) -> No
     b = windows.cut(whole.frames, whole.first, WS.n_frames)
     np.testing.assert_allclose(a, b, atol=2e-3)  # int8 kernels round by batch composition
     np.testing.assert_allclose(sum(p.moments for p in parts), whole.moments, rtol=1e-3)
-    assert once == features.gate(np.pad(y, (0, 3 * SR)), SR, WS, windows.SILENCE_DB).speech_blocks[:14].sum()  # 14 blocks hold the 40 s
+    g = features.gate(np.pad(y, (0, 3 * SR)), SR, WS, windows.SILENCE_DB)
+    assert once == (g.speech_blocks & ~g.quiet_blocks)[:14].sum() == 12  # 14 blocks hold the 40 s; [12, 18) s is silent
     assert sum(count_blocks) <= once + len(cut) - 1
 
 
@@ -154,7 +165,7 @@ def test_a_hop_off_the_frame_grid_is_refused_before_any_work(tmp_path: Path) -> 
     sf.write(tmp_path / "a.wav", talk(4.0), SR)
     with pytest.raises(ConfigError, match="--hop 1.25 s"):
         S.score([tmp_path / "a.wav"], tmp_path / "r.parquet", model=model, settings=S.ScoreSettings(hop_s=1.25), progress=False)
-    assert json.loads((model / "config.json").read_text())["features"]["version"] == 3
+    assert json.loads((model / "config.json").read_text())["features"]["version"] == 4
 
 
 def test_layout_speakers_of_a_folder_per_label_corpus_are_the_recordings(tmp_path: Path) -> None:
