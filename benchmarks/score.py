@@ -47,7 +47,7 @@ SR = 16_000
 def clip_paths(corpus: Path) -> list[str]:
     from ser_batch import corpora
 
-    found = sorted(corpora.walk_audio(str(corpus.resolve()), lambda p, why: print(f"skipped {p}: {why}", file=sys.stderr)))
+    found = list(corpora.walk_audio(str(corpus.resolve()), lambda p, why: print(f"skipped {p}: {why}", file=sys.stderr)))
     if not found:
         sys.exit(f"no audio found under {corpus}")
     return found

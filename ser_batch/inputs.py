@@ -21,7 +21,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from ser_batch.corpora import AUDIO_EXTENSIONS, Labels, read_manifest
+from ser_batch.corpora import AUDIO_EXTENSIONS, Labels, read_manifest, walk_audio
 from ser_batch.corpora.base import display
 from ser_batch.errors import ConfigError
 
@@ -142,7 +142,7 @@ def _paths(plan: list[tuple[str, str]], on_error: Callable[[str, str], None]) ->
     """The generator behind `iter_paths`, over checked inputs."""
     for kind, path in plan:
         if kind == "folder":
-            yield from _walk_sorted(path, on_error)
+            yield from walk_audio(path, on_error)
         elif kind == "audio":
             yield path
         else:
@@ -152,24 +152,6 @@ def _paths(plan: list[tuple[str, str]], on_error: Callable[[str, str], None]) ->
                 entry = entry.strip()
                 if entry:
                     yield os.path.abspath(os.path.join(base, entry))
-
-
-def _walk_sorted(root: str, on_error: Callable[[str, str], None]) -> Iterator[str]:
-    """The non-hidden audio files under ``root`` in sorted path order, one folder in memory at a time (the first
-    path comes at once, however large the tree); symlinked folders are not followed."""
-    try:
-        with os.scandir(root) as it:
-            entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it if not e.name.startswith(".")]
-    except OSError as exc:
-        on_error(root, f"{display(root)}: cannot list folder: {exc.strerror or exc}")
-        return
-    # a folder sorts as "name/": the order of the full paths, as sorting them all would give
-    for name, is_dir in sorted(entries, key=lambda e: e[0] + "/" if e[1] else e[0]):
-        path = os.path.join(root, name)
-        if is_dir:
-            yield from _walk_sorted(path, on_error)
-        elif os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
-            yield path
 
 
 def _text_list(path: str) -> Iterator[str]:

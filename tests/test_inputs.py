@@ -220,7 +220,7 @@ def test_iter_listed_reports_a_folder_it_cannot_list_in_line(tmp_path: Path, mon
 
     (tmp_path / "d").mkdir()
     (tmp_path / "f").mkdir()
-    monkeypatch.setattr(inputs, "_walk_sorted", walk)
+    monkeypatch.setattr(inputs, "walk_audio", walk)
     got = list(iter_listed([tmp_path / "d", tmp_path / "f"]))
     assert [p for p, _ in got] == [str(tmp_path / d / f) for d in ("d", "f") for f in ("locked", "angry/ok.wav")]
     assert got[0][1] == "locked: cannot list folder: Permission denied" and got[1][1] is None

@@ -14,7 +14,7 @@ before the generic folder-per-label layout can take them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,23 +197,23 @@ def discover(
     return entries, failures
 
 
-def walk_audio(root: str, on_failure: Callable[[str, str], None]) -> list[str]:
-    """Absolute paths of non-hidden audio files under `root`, without following symlinked folders.
+def walk_audio(root: str, on_failure: Callable[[str, str], None]) -> Iterator[str]:
+    """The non-hidden audio files under ``root`` in sorted path order, one folder in memory at a time (the first
+    path comes at once, however large the tree); symlinked folders are not followed.
 
-    Folders that cannot be listed are reported to `on_failure` instead of being skipped silently.
+    Folders that cannot be listed are reported to ``on_failure(folder, message)``, never skipped silently.
     """
-
-    def onerror(exc: OSError) -> None:
-        where = exc.filename if exc.filename is not None else root
-        on_failure(os.fspath(where), f"{display(where)}: cannot list folder: {exc.strerror or exc}")
-
-    found: list[str] = []
-    for folder, dirnames, filenames in os.walk(root, followlinks=False, onerror=onerror):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for name in filenames:
-            if name.startswith("."):
-                continue
-            if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
-                found.append(os.path.join(folder, name))
-    return found
+    try:
+        with os.scandir(root) as it:
+            entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it if not e.name.startswith(".")]
+    except OSError as exc:
+        on_failure(root, f"{display(root)}: cannot list folder: {exc.strerror or exc}")
+        return
+    # a folder sorts as "name/": the order of the full paths, as sorting them all would give
+    for name, is_dir in sorted(entries, key=lambda e: e[0] + "/" if e[1] else e[0]):
+        path = os.path.join(root, name)
+        if is_dir:
+            yield from walk_audio(path, on_failure)
+        elif os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
+            yield path
 
