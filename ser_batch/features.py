@@ -350,8 +350,8 @@ def frame_sequence(y: np.ndarray, sr: int, settings: FeatureSettings, silence_db
 
 def speech_moments(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """A stretch's part of its speaker's statistics: ``moments`` of its frames in ``mask`` — the frames of its
-    encoded speech blocks that lie inside the recording (never silent blocks, never the zero padding past its end). The one definition train,
-    evaluate and score share (``pieces.piece_frames`` makes the mask)."""
+    encoded speech blocks that lie inside the recording (never silent blocks, never the zero padding past its end).
+    The one definition train, evaluate and score share (``pieces.piece_frames`` makes the mask)."""
     return moments(frames[mask])
 
 
