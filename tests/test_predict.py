@@ -125,6 +125,18 @@ def test_cli_predict_prints_one_line(tiny: Path, files: dict[str, Path]) -> None
     assert r.stdout == f"Emotion Detected: {expected}\n"
 
 
+def test_cli_predict_notes_that_a_speaker_normalised_model_lacks_its_speakers(tmp_path: Path, tiny: Path, files: dict[str, Path]) -> None:
+    """One file is its own speaker: the note says what that costs (on stderr), the verdict still prints; the
+    default model gets no note."""
+    from conftest import make_tiny_model
+
+    spk = make_tiny_model(tmp_path / "spk", speaker_norm=True)
+    r = _cli(str(files["good"]), "--model", str(spk))
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("Emotion Detected: ") and "its own speaker" in r.stderr and "--speakers" in r.stderr
+    assert "its own speaker" not in _cli(str(files["good"]), "--model", str(tiny)).stderr
+
+
 def test_cli_predict_verbose_lists_8_probabilities(tiny: Path, files: dict[str, Path]) -> None:
     r = _cli(str(files["stereo"]), "--model", str(tiny), "--verbose")
     assert r.exit_code == 0, r.output
