@@ -214,7 +214,10 @@ def test_score_survives_a_killed_worker(recordings: Path, tiny_model: Path, scor
 
 def start(args: list[str], cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([SER_BATCH, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    # SIGINT as a terminal delivers it, even when this test run was started in the background of a shell without job
+    # control (which starts its children with SIGINT ignored, and Python then never raises KeyboardInterrupt)
+    return subprocess.Popen([SER_BATCH, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
 
 
 def stop(proc: subprocess.Popen, sig: int, group: bool) -> tuple[int, str]:
