@@ -324,11 +324,14 @@ def predict(
     """Print `Emotion Detected: <label>` for each file (the seed's predict.py), in this process."""
     import json
 
-    from ser_batch.inference import load_model
-    from ser_batch.modeldir import default_model
+    from ser_batch.modeldir import default_model, read_config
     from ser_batch.predict import predict_file
 
-    if load_model(str(model or default_model())).speaker_norm:
+    try:
+        normalised = read_config(model or default_model())["model"].get("speaker_norm") is True
+    except SerBatchError:
+        normalised = False  # each file reports the broken model below, as before
+    if normalised:
         typer.secho("note: a speaker-normalised model takes each file as its own speaker here, which costs it most of its gain "
                     "(README: 0.50 UAR against 0.67 for ser-default); score several recordings per speaker with "
                     "`ser-batch score --speakers` instead", err=True, fg=typer.colors.YELLOW)

@@ -337,8 +337,9 @@ def encode_blocks(y: np.ndarray, sr: int, settings: FeatureSettings, g: Gate, bl
         padded[: min(y.size, padded.size)] = y[: padded.size]
         enc = encoder.encode(padded.reshape(n_blocks, block)[loud], sr, device)
         states[loud] = enc.reshape(len(enc), per_block, hop // encoder.STRIDE, encoder.WIDTH).mean(axis=2)
-    if (blocks & g.quiet_blocks).any():
-        states[blocks & g.quiet_blocks] = silent_states(hop, device)
+    silent = blocks & g.quiet_blocks
+    if silent.any():
+        states[silent] = silent_states(hop, device)
     return np.concatenate([g.energy_db[:, None], states.reshape(-1, encoder.WIDTH)], axis=1)
 
 

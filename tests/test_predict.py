@@ -135,6 +135,9 @@ def test_cli_predict_notes_that_a_speaker_normalised_model_lacks_its_speakers(tm
     assert r.exit_code == 0, r.output
     assert r.stdout.startswith("Emotion Detected: ") and "its own speaker" in r.stderr and "--speakers" in r.stderr
     assert "its own speaker" not in _cli(str(files["good"]), "--model", str(tiny)).stderr
+    broken = _cli(str(files["good"]), "--model", str(tmp_path / "missing"))  # a broken model is still an error per file
+    assert broken.exit_code == 1 and "is not a complete model directory" in broken.stderr
+    assert broken.exception is None or isinstance(broken.exception, SystemExit), broken.exception  # no traceback
 
 
 def test_cli_predict_verbose_lists_8_probabilities(tiny: Path, files: dict[str, Path]) -> None:
