@@ -483,8 +483,8 @@ def merge_files(out: str, names: list[str], lost: list[dict[str, str | None]]) -
     with tempfile.TemporaryDirectory(prefix=".tmp-", dir=root) as scratch:
         found_path = Path(scratch) / "found.parquet"
         with (
-            shards.parquet_writer_atomic(root / "errors.parquet", shards.ERROR_SCHEMA) as write_errors,
-            shards.parquet_writer_atomic(found_path, found_schema) as write_found,
+            shards.table_writer_atomic(root / "errors.parquet", shards.ERROR_SCHEMA) as write_errors,
+            shards.table_writer_atomic(found_path, found_schema) as write_found,
         ):
             for name in names:
                 t = _read(root / "files" / name, found_schema.names)
@@ -504,7 +504,7 @@ def merge_files(out: str, names: list[str], lost: list[dict[str, str | None]]) -
                 failed += len(lost)
         columns = [f for f in found_schema if f.name != "fields"]
         schema = pa.schema(columns + [pa.field(f"field_{k}", pa.string()) for k in sorted(keys)])
-        with shards.parquet_writer_atomic(root / "catalog.parquet", schema) as write_catalog, pq.ParquetFile(found_path) as f:
+        with shards.table_writer_atomic(root / "catalog.parquet", schema) as write_catalog, pq.ParquetFile(found_path) as f:
             for batch in f.iter_batches(batch_size=65_536):
                 fields = _spread(batch.column("fields"), sorted(keys))
                 write_catalog(pa.Table.from_arrays([batch.column(c.name) for c in columns] + fields, schema=schema))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,16 +17,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ser_batch.errors import ConfigError
 from ser_batch.plan import Batch, TaskSpec, read_plan, units
 from ser_batch.inference import ScoreSettings
-from ser_batch.shards import text
+from ser_batch.shards import table_writer_atomic, text
 from ser_batch.verdict import report_schema, verdict
-
-KINDS = ("parquet", "csv", "dataset")
 
 
 def kind(out: str | os.PathLike[str], what: str = "--out") -> str:
@@ -44,50 +40,9 @@ def kind(out: str | os.PathLike[str], what: str = "--out") -> str:
     raise ConfigError(f"{what} {raw} must end in .parquet or .csv, or be a folder (DIR/) for a Parquet dataset")
 
 
-class Sink:
-    """Tables appended to one output; ``commit`` puts it in place atomically (a dataset: swaps the folder)."""
-
-    def __init__(self, out: str | os.PathLike[str], what: str = "--out") -> None:
-        self.kind = kind(out, what)
-        self.out = Path(os.fspath(out).rstrip("/" + os.sep) or ".")
-        self.tmp = self.out.parent / f".tmp-{self.out.name}-{os.getpid()}"
-        self.writer: Any = None
-        self.parts = 0
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        if self.kind == "dataset":
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            self.tmp.mkdir()
-
-    def write(self, table: pa.Table) -> None:
-        if self.kind == "dataset":
-            if table.num_rows:
-                pq.write_table(table, self.tmp / f"part-{self.parts:06d}.parquet", compression="zstd")
-                self.parts += 1
-            return
-        if self.writer is None:
-            self.writer = pq.ParquetWriter(self.tmp, table.schema, compression="zstd") if self.kind == "parquet" else pacsv.CSVWriter(self.tmp, table.schema)
-        self.writer.write_table(table)
-
-    def commit(self, schema: pa.Schema) -> None:
-        if self.kind == "dataset":
-            if not self.parts:  # an empty report is still a table with its columns
-                pq.write_table(schema.empty_table(), self.tmp / "part-000000.parquet")
-            if self.out.is_dir():
-                shutil.rmtree(self.out)
-            os.replace(self.tmp, self.out)
-            return
-        if self.writer is None:
-            self.write(schema.empty_table())
-        self.writer.close()
-        os.replace(self.tmp, self.out)
-
-    def abort(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        if self.tmp.is_dir():
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        else:
-            self.tmp.unlink(missing_ok=True)
+def target(out: str | os.PathLike[str], what: str = "--out") -> tuple[Path, str]:
+    """Where ``out`` is written and as what (`kind`)."""
+    return Path(os.fspath(out).rstrip("/" + os.sep) or "."), kind(out, what)
 
 
 @dataclass
@@ -110,35 +65,27 @@ def write_report(
     schema = report_schema(with_speaker)
     if metadata:
         schema = schema.with_metadata({k: json.dumps(v) for k, v in metadata.items()})
-    sink = Sink(out)
     counts = Counts()
-    try:
+    path, how = target(out)
+    with table_writer_atomic(path, schema, how) as write:
         for b in batches:
             rows = _failed_rows(b) if b.failed else _batch_rows(parts_dir, b, specs[b.name], part_name, failures, config, window_s, settings)
             _count(rows, counts)
-            sink.write(_table(rows, schema, config))
+            write(_table(rows, schema, config))
         extra = [{"path": text(p), "status": "error", "error": text(why)} for p, why in extra_errors.items()]
         _count(extra, counts)
-        sink.write(_table(extra, schema, config))
-        sink.commit(schema)
-    except BaseException:
-        sink.abort()
-        raise
+        write(_table(extra, schema, config))
     return counts
 
 
 def write_segments(parts_dir: Path, specs: Sequence[TaskSpec], part_name: Callable[[TaskSpec], str], out: str | os.PathLike[str], schema: pa.Schema) -> None:
     """The per-window segments of every task, in task order, streamed into ``out``."""
-    sink = Sink(out, "--segments")
-    try:
+    path, how = target(out, "--segments")
+    with table_writer_atomic(path, schema, how) as write:
         for s in specs:
             p = parts_dir / "segments" / part_name(s)
             if p.is_file():
-                sink.write(pq.read_table(p))
-        sink.commit(schema)
-    except BaseException:
-        sink.abort()
-        raise
+                write(pq.read_table(p))
 
 
 def _failed_rows(b: Batch) -> list[dict[str, Any]]:

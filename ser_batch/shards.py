@@ -14,8 +14,10 @@ Shards are written under a temporary name and renamed, so a file with a final na
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 if TYPE_CHECKING:
@@ -111,27 +114,46 @@ def write_table_atomic(table: pa.Table, path: Path) -> None:
         pq.write_table(table, tmp, compression="zstd")
 
 
+TABLE_KINDS = ("parquet", "csv", "dataset")
+
+
 @contextmanager
-def parquet_writer_atomic(path: Path, schema: pa.Schema, group_rows: int = 65_536) -> Iterator[Callable[[pa.Table], None]]:
-    """``write(table)`` for a table written piece by piece (one bigger than memory); like `write_table_atomic`,
-    the file appears under its name only once the block ends without an error. Pieces are gathered into row groups
-    of about ``group_rows`` rows: a row group per shard's piece would make thousands of tiny ones."""
-    with _replacing(path, ".parquet") as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-        held: list[pa.Table] = []
-        rows = 0
+def table_writer_atomic(path: Path, schema: pa.Schema, kind: str = "parquet", group_rows: int = 65_536) -> Iterator[Callable[[pa.Table], None]]:
+    """``write(table)`` for a table written piece by piece (one bigger than memory), put in place under ``path``
+    only once the block ends without an error, like `write_table_atomic`: a Parquet or CSV file, or (``dataset``) a
+    folder of ``part-NNNNNN.parquet`` files that pandas, Dask and DuckDB read as one table. Pieces are gathered into
+    row groups (dataset: files) of about ``group_rows`` rows, not one per piece; an empty table keeps its columns."""
+    if kind not in TABLE_KINDS:
+        raise ValueError(f"kind must be one of {TABLE_KINDS}, got {kind!r}")
+    with _replacing_folder(path) if kind == "dataset" else _replacing(path, "." + kind) as tmp:
+        if kind == "dataset":
+            parts = itertools.count()
+            writer = None
 
-        def write(table: pa.Table) -> None:
-            nonlocal rows
-            held.append(table)
-            rows += table.num_rows
-            if rows >= group_rows:
-                writer.write_table(pa.concat_tables(held))
-                held.clear()
-                rows = 0
+            def flush(table: pa.Table) -> None:
+                pq.write_table(table, os.path.join(tmp, f"part-{next(parts):06d}.parquet"), compression="zstd")
+        else:
+            writer = pq.ParquetWriter(tmp, schema, compression="zstd") if kind == "parquet" else pacsv.CSVWriter(tmp, schema)
+            flush = writer.write_table
+        try:
+            held: list[pa.Table] = []
+            rows, flushed = 0, False
 
-        yield write
-        if held:
-            writer.write_table(pa.concat_tables(held))
+            def write(table: pa.Table) -> None:
+                nonlocal rows, flushed
+                held.append(table)
+                rows += table.num_rows
+                if rows >= group_rows:
+                    flush(pa.concat_tables(held))
+                    held.clear()
+                    rows, flushed = 0, True
+
+            yield write
+            if rows or not flushed:
+                flush(pa.concat_tables(held) if held else schema.empty_table())
+        finally:
+            if writer is not None:
+                writer.close()
 
 
 def write_json_atomic(data: Any, path: Path) -> None:
@@ -156,11 +178,26 @@ def _replacing(path: Path, suffix: str) -> Iterator[str]:
             os.unlink(tmp)
 
 
+@contextmanager
+def _replacing_folder(path: Path) -> Iterator[str]:
+    """`_replacing` for a folder: a temporary folder beside ``path`` that replaces it when the block ends."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)
+        if path.is_dir():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def remove_temporaries(folder: Path) -> None:
     """Delete leftovers of writes that were killed mid-way."""
     if folder.is_dir():
         for p in folder.glob(".tmp-*"):
-            p.unlink(missing_ok=True)
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 def read_manifest(out: Path) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -121,19 +122,44 @@ def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert list(tmp_path.iterdir()) == []
 
 
-def test_parquet_writer_atomic_gathers_pieces_into_row_groups_and_leaves_nothing_on_an_error(tmp_path: Path) -> None:
+def test_table_writer_atomic_gathers_pieces_into_row_groups_and_leaves_nothing_on_an_error(tmp_path: Path) -> None:
     schema = pa.schema([pa.field("path", pa.string())])
-    with shards.parquet_writer_atomic(tmp_path / "t.parquet", schema, group_rows=5) as write:
+    with shards.table_writer_atomic(tmp_path / "t.parquet", schema, group_rows=5) as write:
         for i in range(4):
             write(pa.table({"path": [f"{i}-{j}" for j in range(3)]}, schema=schema))
         assert not (tmp_path / "t.parquet").exists(), "the file appears only when complete"
     f = pq.ParquetFile(tmp_path / "t.parquet")
     assert f.read()["path"].to_pylist() == [f"{i}-{j}" for i in range(4) for j in range(3)]
     assert [f.metadata.row_group(g).num_rows for g in range(f.num_row_groups)] == [6, 6]
-    with pytest.raises(RuntimeError, match="boom"), shards.parquet_writer_atomic(tmp_path / "u.parquet", schema) as write:
+    with pytest.raises(RuntimeError, match="boom"), shards.table_writer_atomic(tmp_path / "u.parquet", schema) as write:
         write(pa.table({"path": ["a"]}, schema=schema))
         raise RuntimeError("boom")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.parquet"]
+
+
+@pytest.mark.parametrize("kind", ["csv", "dataset"])
+def test_table_writer_atomic_writes_csv_and_datasets_whole_or_not_at_all(tmp_path: Path, kind: str) -> None:
+    schema = pa.schema([pa.field("path", pa.string()), pa.field("n", pa.int64())])
+    out = tmp_path / ("t.csv" if kind == "csv" else "t")
+
+    def read() -> list[str]:
+        return pd.read_csv(out)["path"].tolist() if kind == "csv" else pd.read_parquet(out)["path"].tolist()
+
+    with shards.table_writer_atomic(out, schema, kind, group_rows=4) as write:
+        for i in range(3):
+            write(pa.table({"path": [f"{i}-{j}" for j in range(3)], "n": [j for j in range(3)]}, schema=schema))
+        assert not out.exists()
+    assert read() == [f"{i}-{j}" for i in range(3) for j in range(3)]
+    if kind == "dataset":
+        assert sorted(p.name for p in out.iterdir()) == ["part-000000.parquet", "part-000001.parquet"]
+    with pytest.raises(RuntimeError, match="boom"), shards.table_writer_atomic(out, schema, kind) as write:
+        write(pa.table({"path": ["x"], "n": [1]}, schema=schema))
+        raise RuntimeError("boom")
+    assert read() == [f"{i}-{j}" for i in range(3) for j in range(3)], "a failed rewrite leaves the old output whole"
+    with shards.table_writer_atomic(out, schema, kind):
+        pass
+    assert read() == [], "an empty table replaces it, columns and all"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name], "no temporary left behind"
 
 
 def test_write_json_atomic_and_remove_temporaries(tmp_path: Path) -> None:
