@@ -314,7 +314,7 @@ def extract(
     ``roots`` are folders, audio files, lists of paths (``.txt``/``.lst``, ``.parquet`` or ``.csv`` with a path
     column) and labelled CSV manifests ``path,label[,speaker]`` (`inputs.iter_listed`); labels come from each
     path's corpus layout (or ``corpus``) unless a manifest gives them. Paths stream through: the client holds the
-    batches in flight, never the list. A path given twice is extracted twice.
+    batches in flight, never the list. A path given twice is extracted once.
 
     Reruns with the same inputs (in the same order) and settings skip finished shards; an ``out`` made with other
     settings is refused. A frame-grid feature set (``whisper_base``) gives one row per speech window every

@@ -15,17 +15,20 @@ layout, as a folder's files are. `iter_paths` reads only the ``path`` column of 
 from __future__ import annotations
 
 import csv
+import itertools
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ser_batch.corpora import AUDIO_EXTENSIONS, Labels, read_manifest, walk_audio
 from ser_batch.corpora.base import display
 from ser_batch.errors import ConfigError
 
-__all__ = ["LIST_EXTENSIONS", "Listed", "iter_listed", "iter_paths"]
+__all__ = ["LIST_EXTENSIONS", "Listed", "distinct", "iter_listed", "iter_paths"]
+
+T = TypeVar("T")
 
 TEXT_LISTS: tuple[str, ...] = (".txt", ".lst")
 LIST_EXTENSIONS: tuple[str, ...] = (*TEXT_LISTS, ".csv", ".parquet")
@@ -56,14 +59,47 @@ def iter_paths(inputs: Sequence[str | PathLike[str]], on_error: Callable[[str, s
 
     A listed path that does not exist is still yielded: checking a million paths here, one by one on one machine
     before any work starts, would take minutes on network storage; the worker that opens it reports it as an
-    error row like any unreadable recording. Paths are
-    normalised but symlinks are not resolved; duplicates are not removed (that needs memory for every path).
+    error row like any unreadable recording. Paths are normalised but symlinks are not resolved; a path named
+    twice (a list naming it twice, a folder given inside another) is yielded once (`distinct`).
 
     Every input is checked before the first path is yielded: one that does not exist raises `ConfigError` naming
     it. A list file that cannot be read (no ``path`` column in a Parquet list, malformed CSV) raises `ConfigError`
     when the iteration reaches it.
     """
-    plan: list[tuple[str, str]] = []  # (kind, absolute path)
+    return distinct(_paths(_plan(inputs), on_error))
+
+
+def distinct(items: Iterable[T], key: Callable[[T], str] = str) -> Iterator[T]:
+    """``items`` in order, each ``key`` once: a recording named twice is processed once.
+
+    What is held is a 64-bit hash per item, not the item: a sorted NumPy array (8 bytes a path: 8 MB for a million),
+    checked and grown a chunk of items at a time. Two of a million paths collide in 64 bits with a
+    chance of 1 in 30 million (the later one would be left out).
+    """
+    import numpy as np
+
+    old = np.empty(0, np.int64)
+    it = iter(items)
+    while chunk := list(itertools.islice(it, _CHUNK)):
+        hashes = np.fromiter((hash(key(x)) for x in chunk), np.int64, len(chunk))
+        at = np.searchsorted(old, hashes)
+        known = (old[np.minimum(at, old.size - 1)] == hashes) if old.size else np.zeros(len(chunk), bool)
+        fresh: set[int] = set()
+        for x, h, k in zip(chunk, hashes.tolist(), known.tolist()):
+            if not k and h not in fresh:
+                fresh.add(h)
+                yield x
+        new = np.sort(np.fromiter(fresh, np.int64, len(fresh)))
+        old = np.insert(old, np.searchsorted(old, new), new)
+
+
+_CHUNK = 4_096
+"""Items `distinct` reads ahead and checks at once (then merges their hashes into its sorted array: one copy)."""
+
+
+def _plan(inputs: Sequence[str | PathLike[str]]) -> list[tuple[str, str]]:
+    """(kind, absolute path) of each input; `ConfigError` for one that does not exist."""
+    plan: list[tuple[str, str]] = []
     for item in inputs:
         path = os.path.abspath(os.fspath(item))
         if os.path.isdir(path):
@@ -76,7 +112,7 @@ def iter_paths(inputs: Sequence[str | PathLike[str]], on_error: Callable[[str, s
         else:
             ext = os.path.splitext(path)[1].lower()
             plan.append((ext if ext in LIST_EXTENSIONS and os.path.isfile(path) else "audio", path))
-    return _paths(plan, on_error)
+    return plan
 
 
 def iter_listed(inputs: Sequence[str | PathLike[str]]) -> Iterator[Listed]:
@@ -88,24 +124,19 @@ def iter_listed(inputs: Sequence[str | PathLike[str]]) -> Iterator[Listed]:
     out whether it exists. Nothing per path is done here beyond reading it, so the client's work per file stays
     small and constant. A folder that cannot be listed comes with the reason.
 
-    Paths are not deduplicated (that needs memory for every path): a path listed twice is yielded twice. Only a
-    folder given inside another one (or twice), which would yield all its files twice, is refused.
+    A path named twice (in two manifests, or a folder given inside another) is yielded once, as `iter_paths` does:
+    the first time, with its labels then.
 
-    Every input is checked (and every manifest read) before the first path is yielded: a missing input or a folder
-    inside another raises `ConfigError`, a bad manifest `CorpusError`.
+    Every input is checked (and every manifest read) before the first path is yielded: a missing input raises
+    `ConfigError`, a bad manifest `CorpusError`.
     """
-    folders = [os.path.abspath(os.fspath(item)) for item in inputs if os.path.isdir(item)]
-    for i, inner in enumerate(folders):
-        for outer in folders[:i] + folders[i + 1 :]:
-            if inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep):
-                raise ConfigError(f"{display(inner)} is inside {display(outer)} (or the same folder): its files would be extracted twice; give only {display(outer)}")
     failed: list[tuple[str, str]] = []
     sources: list[list[tuple[Path, Labels]] | Iterator[str]] = [
         read_manifest(Path(os.path.abspath(item))) if _is_manifest(item)
-        else iter_paths([item], lambda path, why: failed.append((path, why)))
+        else _paths(_plan([item]), lambda path, why: failed.append((path, why)))
         for item in inputs
     ]  # fmt: skip
-    return _listed(sources, failed)
+    return distinct(_listed(sources, failed), key=lambda listed: listed[0])
 
 
 def _listed(sources: list[list[tuple[Path, Labels]] | Iterator[str]], failed: list[tuple[str, str]]) -> Iterator[Listed]:

@@ -60,15 +60,11 @@ class Batch:
 
 
 def batches(paths: Iterable[str], size: int = LIST_BATCH) -> Iterator[tuple[str, list[str]]]:
-    """(plan name, paths) of each batch of ``size`` distinct paths, named by their order and content."""
-    seen: set[int] = set()  # one hash per path (a million paths: ~60 MB), so a path listed twice is scored once
+    """(plan name, paths) of each batch of ``size`` paths (`inputs.iter_paths`: each once), named by their order
+    and content."""
     batch: list[str] = []
     i = 0
     for p in paths:
-        h = hash(p)
-        if h in seen:
-            continue
-        seen.add(h)
         batch.append(p)
         if len(batch) == size:
             yield _name(i, batch), batch
