@@ -6,8 +6,9 @@ Each recording becomes the mean and standard deviation of its frames' features o
 original rows only, never augmented copies); a logistic regression over the four labels every corpus but TurEV-DB
 has (angry, happy, neutral, sad) is trained, for each corpus left out in turn, (a) on RAVDESS alone and (b) on every
 other corpus, each corpus weighted equally, and judged on the left-out corpus's recordings: 4-class UAR over the
-labels it has. With ``--speaker-z`` each speaker's recording vectors are first z-scored with that speaker's own
-(unlabelled) recordings. Seconds per run on 2 cores, not hours: the question to ask before training Keras models
+labels it has; plain, and with each speaker's recording vectors first z-scored with that speaker's own
+(unlabelled) recordings; "corpus z-scored", each corpus's with all of its recordings (what normalising
+with the statistics of a whole scored archive would do). Seconds per run on 2 cores, not hours: the question to ask before training Keras models
 across corpora (``benchmarks/corpora.py``), not a figure of the product (``score`` never sees this classifier).
 
 The regularisation ``--C`` is fixed, not chosen on the left-out corpora; 0.001, 0.01 and 0.1 gave means within
@@ -50,10 +51,10 @@ def recording_vectors(dirs: list[Path]) -> tuple[pd.DataFrame, np.ndarray]:
     return pd.DataFrame(rows), np.stack(vecs).astype(np.float64)
 
 
-def speaker_z(meta: pd.DataFrame, x: np.ndarray) -> np.ndarray:
-    """Each speaker's vectors z-scored with that speaker's own recordings (audio only, never labels)."""
+def group_z(meta: pd.DataFrame, x: np.ndarray, by: str = "speaker") -> np.ndarray:
+    """Each speaker's (or corpus's) vectors z-scored with its own recordings (audio only, never labels)."""
     out = x.copy()
-    for _, idx in meta.groupby("speaker").indices.items():
+    for _, idx in meta.groupby(by).indices.items():
         out[idx] = (x[idx] - x[idx].mean(0)) / (x[idx].std(0) + 1e-6)
     return out
 
@@ -80,13 +81,20 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--features", nargs="+", type=Path, required=True, help="shard folders (ser-batch extract), same feature settings")
     ap.add_argument("--C", type=float, default=0.01, help="inverse regularisation of the logistic regression")
+    ap.add_argument("--cache", type=Path, default=None, help="an .npz of the recording vectors, written on the first run, read by the next")
     args = ap.parse_args(argv)
-    meta, x = recording_vectors(args.features)
+    if args.cache is not None and args.cache.is_file():
+        with np.load(args.cache, allow_pickle=False) as z:
+            meta, x = pd.DataFrame({k: z[k] for k in ("corpus", "speaker", "label")}), z["x"]
+    else:
+        meta, x = recording_vectors(args.features)
+        if args.cache is not None:
+            np.savez(args.cache, x=x, **{k: meta[k].to_numpy(str) for k in ("corpus", "speaker", "label")})
     corpora = sorted(meta["corpus"].unique())
     if "ravdess" not in corpora:
         raise SystemExit("error: the probe compares against RAVDESS alone: give RAVDESS's shards too")
     results: dict[str, dict[str, float]] = {}
-    for name, feats in (("plain", x), ("speaker z-scored", speaker_z(meta, x))):
+    for name, feats in (("plain", x), ("speaker z-scored", group_z(meta, x)), ("corpus z-scored", group_z(meta, x, "corpus"))):
         for c in corpora:
             test = (meta["corpus"] == c).to_numpy()
             rav = (meta["corpus"] == "ravdess").to_numpy() & ~test

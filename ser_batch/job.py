@@ -46,6 +46,8 @@ class TrainSpec:
     speaker_norm: bool = False
     label_mask: bool = True  # several corpora: each teaches only its own labels (train module docstring)
     corpus_balance: str = "equal"  # each corpus's share of the loss: equal, sqrt or none
+    calibration: str = "none"  # none, or cv with the temperature a cross-validation chose (TrainSettings)
+    temperature: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def run_job(
         model=tr.model, epochs=tr.epochs, batch_size=tr.batch_size, learning_rate=tr.learning_rate,
         n_val_speakers=tr.val_speakers, seed=tr.seed, patience=tr.patience, label_smoothing=tr.label_smoothing,
         mixup=tr.mixup, specaugment=tr.specaugment, speaker_norm=tr.speaker_norm, label_mask=tr.label_mask,
-        corpus_balance=tr.corpus_balance,
+        corpus_balance=tr.corpus_balance, calibration=tr.calibration, temperature=tr.temperature,
     )  # fmt: skip
     return train(
         outs, str(root / tr.out), protocol=tr.protocol, fold=tr.fold, settings=settings, scheduler=scheduler, workers=workers,

@@ -299,11 +299,11 @@ def write_model_card(path: str | os.PathLike[str], corpora: list[str], extra: st
         f"- Model: `{config['model'].get('model', '?')}`; training settings: `{json.dumps(config['model'], sort_keys=True)}`.",
         f"- Augmentation (training rows only): `{json.dumps(config.get('augment'), sort_keys=True)}`.",
         f"- Protocol: {config.get('protocol_note', config['protocol'])}",
-        (
-            "- Calibration: none; the probabilities are the model's own (a temperature fitted on the validation speakers made test calibration worse)."
-            if config["model"].get("calibration") == "none"
-            else f"- Temperature (calibration, fitted on validation speakers): {config.get('temperature', 1.0):.3f}."
-        ),
+        {
+            "none": "- Calibration: none; the probabilities are the model's own.",
+            "cv": f"- Calibration: temperature {config.get('temperature', 1.0):.3f}, chosen beforehand on the out-of-fold "
+            "predictions of this configuration's speaker cross-validation (every window's probabilities scaled).",
+        }.get(config["model"].get("calibration"), f"- Temperature (calibration, fitted on validation speakers): {config.get('temperature', 1.0):.3f}."),
         "",
     ]
     if config["model"].get("speaker_norm") is True:

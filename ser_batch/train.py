@@ -41,7 +41,7 @@ from ser_batch.modeldir import Scaler
 from ser_batch.shards import write_json_atomic
 
 CORPUS_BALANCE = ("equal", "sqrt", "none")
-CALIBRATION = ("none", "val")
+CALIBRATION = ("none", "val", "cv")
 
 
 @dataclass(frozen=True)
@@ -66,13 +66,17 @@ class TrainSettings:
     speaker_norm: bool = False  # z-score each speaker's features with that speaker's own (unlabelled) recordings
     label_mask: bool = True  # each row's loss over the labels its corpus has only (module docstring)
     corpus_balance: str = "equal"  # equal | sqrt | none: each corpus's share of the training loss (row_weights)
-    calibration: str = "none"  # none | val: a temperature fitted on the validation speakers (it made test ECE worse)
+    calibration: str = "none"  # none | val: fitted on the validation speakers (it made test ECE worse) | cv: `temperature`
+    temperature: float = 1.0  # calibration "cv": chosen beforehand on a cross-validation's out-of-fold predictions (cv_calibration)
 
     def __post_init__(self) -> None:
         if self.corpus_balance not in CORPUS_BALANCE:
             raise ConfigError(f"corpus_balance must be one of {', '.join(CORPUS_BALANCE)}, got {self.corpus_balance!r}")
         if self.calibration not in CALIBRATION:
             raise ConfigError(f"calibration must be one of {', '.join(CALIBRATION)}, got {self.calibration!r}")
+        if not 0.05 <= self.temperature <= 20 or (self.temperature != 1.0 and self.calibration != "cv"):
+            raise ConfigError(f"temperature {self.temperature}: give it with calibration 'cv' only, between 0.05 and 20 "
+                              "(the `temperature` of a cross-validation's cv.json calibration)")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -345,7 +349,7 @@ def fit(
         model.load_weights(best)
 
     recordings = data.meta["recording_id"].to_numpy()
-    temperature = 1.0
+    temperature = settings.temperature if settings.calibration == "cv" else 1.0
     if settings.calibration == "val" and val is not None:  # on the validation speakers, never on the test speakers
         p_val = np.asarray(model.predict(val[0], batch_size=256, verbose=0))
         temperature = ev.fit_temperature(p_val, y[m["val"]], recordings[m["val"]])

@@ -225,6 +225,10 @@ def test_settings_refuse_unknown_choices() -> None:
         TrainSettings(corpus_balance="by-speaker")
     with pytest.raises(ConfigError, match="calibration"):
         TrainSettings(calibration="test")
+    with pytest.raises(ConfigError, match="temperature 2.0: give it with calibration 'cv' only"):
+        TrainSettings(temperature=2.0)
+    with pytest.raises(ConfigError, match="between 0.05 and 20"):
+        TrainSettings(calibration="cv", temperature=0.0)
     d = TrainSettings().to_dict()
     assert d["label_mask"] is True and d["corpus_balance"] == "equal" and d["calibration"] == "none"
 
@@ -292,6 +296,17 @@ def test_validation_calibration_is_an_option(mixed: list[str], mixed_split: spli
     result = fit(mixed, mixed_split, dataclasses.replace(SETTINGS, calibration="val"))
     assert result["calibration"] == "val" and "ece_uncalibrated" in result
     assert 0.05 <= result["temperature"] <= 20
+
+
+def test_a_temperature_chosen_by_cross_validation_scales_every_window(mixed: list[str], mixed_split: splits.Split) -> None:
+    result = fit(mixed, mixed_split, dataclasses.replace(SETTINGS, calibration="cv", temperature=2.0))
+    assert result["calibration"] == "cv" and result["temperature"] == 2.0 and "ece_uncalibrated" in result
+    win = result["test_predictions"]["windows"]
+    recordings = np.asarray(win["recording"])
+    scaled, _ = ev.per_recording(ev.apply_temperature(np.asarray(win["proba"]), 2.0), np.asarray(win["y"]), recordings)
+    np.testing.assert_allclose(result["test_predictions"]["proba"], scaled, atol=1e-6)
+    raw, _ = ev.per_recording(np.asarray(win["proba"]), np.asarray(win["y"]), recordings)
+    assert scaled.max(axis=1).mean() < raw.max(axis=1).mean(), "a temperature above 1 softens the probabilities"
 
 
 def test_cv_calibration_judges_each_fold_with_a_temperature_from_the_others() -> None:
