@@ -144,7 +144,7 @@ def run(dirs: list[str], jobs: dict[str, splits.Split], settings: TrainSettings,
     done: dict[str, dict[str, Any]] = {}
     todo = {}
     for name, sp in jobs.items():
-        path = cache / f"{name}.json"
+        path = cache / f"{name}-{_key(dirs, settings, sp)}.json"  # one file per fit: other settings never overwrite it
         saved = json.loads(path.read_text()) if path.is_file() else {}
         if saved.get("key") == _key(dirs, settings, sp):
             done[name] = saved["figures"]
@@ -154,7 +154,8 @@ def run(dirs: list[str], jobs: dict[str, splits.Split], settings: TrainSettings,
 
     def keep(name: str, result: dict[str, Any]) -> None:
         done[name] = figures(result)
-        write_json_atomic({"key": _key(dirs, settings, jobs[name]), "figures": done[name]}, cache / f"{name}.json")
+        key = _key(dirs, settings, jobs[name])
+        write_json_atomic({"key": key, "figures": done[name]}, cache / f"{name}-{key}.json")
         f = done[name]
         print(f"{name}: shared UAR {f['uar_shared']:.3f}, 4-class {f.get('uar_4', float('nan')):.3f} "
               f"({f['recordings']} recordings, {f['epochs_run']} epochs, {f['seconds_train'] / 60:.1f} min)", flush=True)  # fmt: skip
