@@ -40,13 +40,16 @@ def test_tasks_cover_every_unit_once_in_order_and_near_task_s() -> None:
     assert len({t.name for t in tasks}) == len(tasks)
 
 
-def test_batches_are_named_by_content_and_drop_repeated_paths() -> None:
-    paths = [f"/a/{i}.wav" for i in range(5)] + ["/a/1.wav"] + [f"/b/{i}.wav" for i in range(3)]
+def test_batches_are_named_by_order_and_content() -> None:
+    """(A path listed twice never reaches `batches`: `inputs.iter_paths` yields each once, tested there.)"""
+    paths = [f"/a/{i}.wav" for i in range(5)] + [f"/b/{i}.wav" for i in range(3)]
     got = list(plan.batches(iter(paths), size=3))
     assert [len(b) for _n, b in got] == [3, 3, 2]
-    assert [p for _n, b in got for p in b] == [*(f"/a/{i}.wav" for i in range(5)), *(f"/b/{i}.wav" for i in range(3))]
+    assert [p for _n, b in got for p in b] == paths
     again = list(plan.batches(iter(paths), size=3))
     assert [n for n, _b in got] == [n for n, _b in again] and len({n for n, _b in got}) == 3
+    other = list(plan.batches(iter(paths[:4] + ["/c/x.wav"] + paths[5:]), size=3))
+    assert [n for n, _b in other][0] == got[0][0] and [n for n, _b in other][1:] != [n for n, _b in got][1:]
 
 
 def test_task_sizes_cut_small_jobs_for_every_worker_thread() -> None:
