@@ -47,7 +47,7 @@ from ser_batch import evaluate as ev  # noqa: E402
 from ser_batch import splits  # noqa: E402
 from ser_batch.errors import ConfigError  # noqa: E402
 from ser_batch.shards import write_json_atomic  # noqa: E402
-from ser_batch.train import CORPUS_BALANCE, TrainSettings, fit, load_meta  # noqa: E402
+from ser_batch.train import CORPUS_BALANCE, NORM_BY, TrainSettings, fit, load_meta  # noqa: E402
 
 FOUR = ("angry", "happy", "neutral", "sad")
 FOLDS_FILE = REPO.parent / "shared" / "benchmarks" / "ravdess-folds.json"
@@ -118,14 +118,10 @@ def baseline(model_dir: Path, corpus: str, dirs: list[str]) -> dict[str, Any] | 
         return None
     m = pd.concat(metas, ignore_index=True)
     x = np.concatenate(xs)
-    if md.speaker_norm:  # each speaker's own statistics, as evaluate and score take them
-        from ser_batch import features
+    if md.speaker_norm:  # each speaker's (corpus's) own statistics, as evaluate and score take them
+        from ser_batch.train import normalise_rows
 
-        moments = shards.speaker_moments(dirs)
-        for spk in m["speaker"].unique():
-            rows = (m["speaker"] == spk).to_numpy()
-            mean, std = features.mean_std(moments[spk])
-            x[rows] = (x[rows] - mean) / std
+        normalise_rows(x, m, dirs, md.features, md.norm_by)
     proba, y = ev.per_recording(md.predict_proba(x), m["label"].map({c: i for i, c in enumerate(md.classes)}).to_numpy(), m["recording_id"].to_numpy())
     open_m = ev.metrics(y, proba.argmax(axis=1), md.classes)
     result = {"classes": md.classes, "test_predictions": {"proba": proba.tolist(), "y": y.tolist()}, "test_speakers": sorted(m["speaker"].unique().tolist()),
@@ -237,6 +233,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--speaker-norm", action="store_true")
+    ap.add_argument("--norm-by", choices=NORM_BY, default="speaker", help="with --speaker-norm: z-score by speaker or by corpus (the left-out corpus with its own statistics)")
     ap.add_argument("--no-label-mask", action="store_true", help="plain cross-entropy over all classes (for comparison)")
     ap.add_argument("--corpus-balance", choices=CORPUS_BALANCE, default="equal")
     ap.add_argument("--workers", type=int, default=0, help="fits in parallel on a local Dask cluster; 0 (default): one after another here")
@@ -249,7 +246,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     dirs = [os.path.abspath(d) for d in args.features]
     settings = TrainSettings(
         model=args.model, epochs=args.epochs, patience=args.patience, label_smoothing=args.label_smoothing, batch_size=args.batch_size,
-        seed=args.seed, speaker_norm=args.speaker_norm, label_mask=not args.no_label_mask, corpus_balance=args.corpus_balance,
+        seed=args.seed, speaker_norm=args.speaker_norm, norm_by=args.norm_by, label_mask=not args.no_label_mask, corpus_balance=args.corpus_balance,
     )  # fmt: skip
     data = load_meta(dirs)
     speakers = sorted(data.meta["speaker"].unique().tolist())

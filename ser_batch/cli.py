@@ -213,6 +213,7 @@ def train(
     mixup: Annotated[float, typer.Option(default_factory=_train_setting("mixup"), show_default=DEFAULT_MODELS, help="Mixup Beta(a, a) on training pairs; 0 is off (0.2 is typical).")],
     label_smoothing: Annotated[float, typer.Option(default_factory=_train_setting("label_smoothing"), show_default=DEFAULT_MODELS, help="Label smoothing of the training targets (0.1 is typical).")],
     speaker_norm: Annotated[bool, typer.Option("--speaker-norm/--no-speaker-norm", default_factory=_train_setting("speaker_norm"), show_default=DEFAULT_MODELS, help="Z-score each speaker's features with that speaker's own recordings (score then needs --speakers).")],
+    norm_by: Annotated[str, typer.Option(default_factory=_train_setting("norm_by"), show_default=DEFAULT_MODELS, help="With --speaker-norm: 'speaker', or 'corpus' (each corpus z-scored with its own statistics; score takes the job's).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory (holdout, seed-random) or report folder (cv).")] = Path("models/my-model"),
     protocol: Annotated[str, typer.Option(help="holdout: one speaker fold is the test set; cv: every fold once (mean ± sd); seed-random: the origin's LEAKY row split, for comparison only.")] = "holdout",
     fold: Annotated[int, typer.Option(help="Test fold for holdout (1-6; RAVDESS uses the EmoBox actor folds).")] = 1,
@@ -232,7 +233,7 @@ def train(
     settings = TrainSettings(
         model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, n_val_speakers=val_speakers,
         seed=seed, patience=patience, specaugment=specaugment, mixup=mixup, label_smoothing=label_smoothing,
-        speaker_norm=speaker_norm,
+        speaker_norm=speaker_norm, norm_by=norm_by,
     )  # fmt: skip
     try:
         result = run(feature_dirs, out, protocol=protocol, fold=fold, settings=settings, scheduler=scheduler, workers=workers, echo=_echo(quiet))
@@ -287,7 +288,7 @@ def score(
     silence_db: Annotated[float, typer.Option(help="Windows whose loud frames stay below this dBFS are silence (never encoded).")] = SILENCE_DB,
     device: Device = "auto",
     max_hours: Annotated[float, typer.Option(help="Longer recordings are refused as oversized.")] = 48.0,
-    speakers: Annotated[Optional[str], typer.Option(help="Speaker-normalised models only: who speaks in each recording. 'layout' (default: the speaker a known corpus layout names, else the recording), 'recording' (each its own), or a CSV path,speaker.")] = None,
+    speakers: Annotated[Optional[str], typer.Option(help="Speaker-normalised models only: who speaks in each recording. 'layout' (default: the speaker a known corpus layout names, else the recording), 'recording' (each its own), 'job' (all one; the default for a corpus-normalised model), or a CSV path,speaker.")] = None,
     scheduler: Scheduler = None,
     workers: Workers = None,
     quiet: Quiet = False,

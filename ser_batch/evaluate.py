@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ser_batch import features, shards
+from ser_batch import shards
 from ser_batch.errors import ConfigError
 from ser_batch.features import FeatureSettings
 from ser_batch.shards import write_json_atomic
@@ -206,12 +206,10 @@ def evaluate(
             feats.append(x[keep.to_numpy()])
     meta = pd.concat(metas, ignore_index=True)
     x = np.concatenate(feats) if feats else np.zeros((0, *md.features.shape), np.float32)
-    if md.speaker_norm:  # each speaker's own statistics over all their recordings (no labels), as train and score do
-        kept = shards.speaker_moments([str(d) for d in feature_dirs]) if md.features.grid else {}
-        for spk in meta["speaker"].unique():
-            rows = (meta["speaker"] == spk).to_numpy()
-            mean, std = features.mean_std(kept[spk] if spk in kept else features.moments(x[rows]))
-            x[rows] = (x[rows] - mean) / std
+    if md.speaker_norm:  # each speaker's (corpus's) own statistics over all their recordings (no labels), as train and score do
+        from ser_batch.train import normalise_rows
+
+        normalise_rows(x, meta, [str(d) for d in feature_dirs], md.features, md.norm_by)
     shared_rows = meta["label"].isin(md.classes).to_numpy()
     meta, x = meta[shared_rows].reset_index(drop=True), x[shared_rows]
     if len(meta) == 0:

@@ -93,6 +93,11 @@ class ModelDir:
         return self.config["model"].get("speaker_norm") is True
 
     @property
+    def norm_by(self) -> str:
+        """Whose statistics a normalised model takes: each speaker's, or each corpus's (when scoring: the job's)."""
+        return str(self.config["model"].get("norm_by", "speaker"))
+
+    @property
     def name(self) -> str:
         return str(self.config["name"])
 
@@ -247,6 +252,8 @@ def _validate_config(config: dict[str, Any], where: Path) -> None:
             raise ModelDirError(f"{where}: feature setting {f.name!r} has the wrong type ({value!r})")
     if not isinstance(config["model"].get("speaker_norm", False), bool):
         raise ModelDirError(f"{where}: model setting speaker_norm must be true or false")
+    if config["model"].get("norm_by", "speaker") not in ("speaker", "corpus"):
+        raise ModelDirError(f"{where}: model setting norm_by must be 'speaker' or 'corpus'")
     if not 0.05 <= float(config["temperature"]) <= 20:
         raise ModelDirError(f"{where}: temperature {config['temperature']} is out of range")
 
@@ -306,7 +313,15 @@ def write_model_card(path: str | os.PathLike[str], corpora: list[str], extra: st
         }.get(config["model"].get("calibration"), f"- Temperature (calibration, fitted on validation speakers): {config.get('temperature', 1.0):.3f}."),
         "",
     ]
-    if config["model"].get("speaker_norm") is True:
+    if config["model"].get("speaker_norm") is True and config["model"].get("norm_by") == "corpus":
+        lines += [
+            "**Corpus-normalised.** Features are z-scored with each corpus's own statistics before the model, in "
+            "training, and when scoring with the statistics of the whole job (`ser-batch score --speakers job`, the "
+            "default for this model; a CSV path,speaker groups recordings otherwise). Score an archive of many "
+            "recordings whose emotions are mixed; a job of one clip, or of mostly one emotion, normalises that away.",
+            "",
+        ]
+    elif config["model"].get("speaker_norm") is True:
         lines += [
             "**Speaker-normalised.** Features are z-scored with each speaker's own statistics before the model, in "
             "training and when scoring: `ser-batch score` gathers them per speaker first (`--speakers layout | "

@@ -204,7 +204,7 @@ def score(
     .csv file, or a folder for a Parquet dataset (``output``); optionally per-window ``segments`` likewise.
 
     A speaker-normalised model first gathers each speaker's statistics over their speech, then scores with them;
-    ``speakers`` says who is who (``speakers.speaker_of``, default "layout"). ``device`` (auto, cpu, cuda) is
+    ``speakers`` says who is who (``speakers.speaker_of``; default "layout", "job" for a corpus-normalised model). ``device`` (auto, cpu, cuda) is
     where each worker runs the encoder; auto takes a GPU where the worker has one.
     """
     from ser_batch import modeldir
@@ -221,7 +221,7 @@ def score(
     normalised = config["model"].get("speaker_norm") is True
     if speakers is not None and not normalised:
         raise ConfigError(f"--speakers applies to speaker-normalised models; {model_dir} is not one")
-    who = (speakers or "layout") if normalised else None
+    who = (speakers or ("job" if config["model"].get("norm_by") == "corpus" else "layout")) if normalised else None
     if fs.grid:
         windows.frame_steps(settings.hop_s, fs.frame_s)  # refuse a hop off the model's frame grid before any work
     key = hashlib.sha256(json.dumps([config.get("created"), config["name"], settings.to_dict(), bool(segments), who and spk.check(who)], sort_keys=True).encode()).hexdigest()[:10]

@@ -23,10 +23,14 @@ from ser_batch.errors import ConfigError
 from ser_batch.inference import Norm
 
 
+MODES = ("layout", "recording", "job")
+
+
 def speaker_of(paths: Sequence[str], speakers: str) -> list[str]:
     """Speaker of each path.
 
-    ``speakers``: "recording" (each recording is its own speaker), "layout" (the speaker a known corpus layout
+    ``speakers``: "recording" (each recording is its own speaker), "job" (all recordings of the job are one: the
+    statistics a corpus-normalised model takes), "layout" (the speaker a known corpus layout
     names, e.g. RAVDESS's actor; the recording itself where none does, as in a folder-per-label corpus), or a CSV
     file with columns ``path,speaker`` (paths relative to the CSV's folder or absolute; unlisted files are their
     own speaker).
@@ -35,6 +39,8 @@ def speaker_of(paths: Sequence[str], speakers: str) -> list[str]:
     from ser_batch.corpora.generic import UNKNOWN_SPEAKER
     from ser_batch.errors import CorpusError
 
+    if speakers == "job":
+        return ["job"] * len(paths)
     own = [f"recording:{p}" for p in paths]
     if speakers == "recording":
         return own
@@ -54,7 +60,7 @@ def speaker_of(paths: Sequence[str], speakers: str) -> list[str]:
 
 def check(speakers: str) -> str:
     """``speakers`` if usable (a mode, or a readable CSV path,speaker), as the key of the job's parts."""
-    if speakers in ("recording", "layout"):
+    if speakers in MODES:
         return speakers
     table = _speaker_table(speakers, _mtime(speakers))
     return hashlib.sha256(repr(sorted(table.items())).encode("utf-8", "surrogateescape")).hexdigest()
@@ -64,7 +70,7 @@ def _mtime(path: str) -> int:
     try:
         return os.stat(path).st_mtime_ns
     except OSError as exc:
-        raise ConfigError(f"--speakers {path}: not 'layout', 'recording' or a readable CSV path,speaker ({exc.strerror or exc})") from exc
+        raise ConfigError(f"--speakers {path}: not 'layout', 'recording', 'job' or a readable CSV path,speaker ({exc.strerror or exc})") from exc
 
 
 @lru_cache(maxsize=2)
@@ -75,7 +81,7 @@ def _speaker_table(speakers: str, _mtime_ns: int) -> dict[str, str]:
     try:
         df = pd.read_csv(table, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"--speakers {speakers}: not 'layout', 'recording' or a readable CSV path,speaker ({exc})") from exc
+        raise ConfigError(f"--speakers {speakers}: not 'layout', 'recording', 'job' or a readable CSV path,speaker ({exc})") from exc
     if not {"path", "speaker"} <= set(df.columns):
         raise ConfigError(f"--speakers {table}: needs the columns path,speaker; it has {', '.join(df.columns)}")
     return {os.path.abspath(os.path.join(table.parent, p)): s for p, s in zip(df["path"], df["speaker"])}

@@ -42,6 +42,7 @@ from ser_batch.shards import write_json_atomic
 
 CORPUS_BALANCE = ("equal", "sqrt", "none")
 CALIBRATION = ("none", "val", "cv")
+NORM_BY = ("speaker", "corpus")
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class TrainSettings:
     time_mask: int = 20  # frames, at most, per mask
     coeff_mask: int = 8  # coefficients, at most, per mask
     speaker_norm: bool = False  # z-score each speaker's features with that speaker's own (unlabelled) recordings
+    norm_by: str = "speaker"  # with speaker_norm: whose statistics, a speaker's or a corpus's (score: the job's own, --speakers job)
     label_mask: bool = True  # each row's loss over the labels its corpus has only (module docstring)
     corpus_balance: str = "equal"  # equal | sqrt | none: each corpus's share of the training loss (row_weights)
     calibration: str = "none"  # none | val: fitted on the validation speakers (it made test ECE worse) | cv: `temperature`
@@ -72,6 +74,8 @@ class TrainSettings:
     def __post_init__(self) -> None:
         if self.corpus_balance not in CORPUS_BALANCE:
             raise ConfigError(f"corpus_balance must be one of {', '.join(CORPUS_BALANCE)}, got {self.corpus_balance!r}")
+        if self.norm_by not in NORM_BY:
+            raise ConfigError(f"norm_by must be one of {', '.join(NORM_BY)}, got {self.norm_by!r}")
         if self.calibration not in CALIBRATION:
             raise ConfigError(f"calibration must be one of {', '.join(CALIBRATION)}, got {self.calibration!r}")
         if not 0.05 <= self.temperature <= 20 or (self.temperature != 1.0 and self.calibration != "cv"):
@@ -142,19 +146,35 @@ def gather(data: Data, mask: np.ndarray, norm: Norm | None = None) -> np.ndarray
     return np.concatenate(parts)
 
 
-def speaker_norm(data: Data) -> Norm:
-    """Each speaker's mean and std per coefficient, over the frames of their original recordings (no labels).
+def group_moments(dirs: Sequence[str], meta: pd.DataFrame, by: str = "speaker") -> dict[str, np.ndarray]:
+    """Moments (3, coeffs) per normalisation group of a frame-grid feature set: a speaker's are the speech moments
+    ``extract`` kept for their recordings (the definition ``score`` uses); a corpus's the sum of its speakers' in
+    ``meta``."""
+    kept = shards.speaker_moments(dirs)
+    if by == "speaker":
+        return kept
+    owner = dict(zip(meta["speaker"], meta[by].astype(str)))
+    out: dict[str, np.ndarray] = {}
+    for spk, m in kept.items():
+        if spk in owner:
+            out[owner[spk]] = out.get(owner[spk], 0) + m
+    return out
+
+
+def speaker_norm(data: Data, by: str = "speaker") -> Norm:
+    """Each speaker's (or corpus's, ``by``) mean and std per coefficient, over the frames of its original recordings
+    (no labels).
 
     For a frame-grid feature set these are the moments ``extract`` kept per recording (``features.speech_moments``,
     the frames of its speech blocks): the definition ``score`` uses. For a test speaker this uses their unlabelled
     audio: a transductive protocol, reported as such.
     """
-    codes, speakers = pd.factorize(data.meta["speaker"])
-    mom = np.zeros((len(speakers), 3, data.features.n_coeffs))
+    codes, groups = pd.factorize(data.meta[by].astype(str))
+    mom = np.zeros((len(groups), 3, data.features.n_coeffs))
     if data.features.grid:
-        kept = shards.speaker_moments(data.dirs)
-        for i, spk in enumerate(speakers):
-            mom[i] = kept.get(spk, 0)
+        kept = group_moments(data.dirs, data.meta, by)
+        for i, g in enumerate(groups):
+            mom[i] = kept.get(g, 0)
         mean, std = features.mean_std(mom)
         return codes, mean, std
     for x, idx in iter_rows(data, (data.meta["augmentation"] == "none").to_numpy()):
@@ -162,6 +182,18 @@ def speaker_norm(data: Data) -> Norm:
             mom[s] += features.moments(x[codes[idx] == s])
     mean, std = features.mean_std(mom)
     return codes, mean, std
+
+
+def normalise_rows(x: np.ndarray, meta: pd.DataFrame, dirs: Sequence[str], fs: FeatureSettings, by: str = "speaker") -> np.ndarray:
+    """Rows in memory z-scored in place with their group's statistics (``speaker_norm``'s definition): from the
+    moments ``extract`` kept for a frame-grid feature set, else from these rows' own frames. Returns ``x``."""
+    kept = group_moments(dirs, meta, by) if fs.grid else {}
+    keys = meta[by].astype(str)
+    for g in keys.unique():
+        rows = (keys == g).to_numpy()
+        mean, std = features.mean_std(kept[g] if g in kept else features.moments(x[rows]))
+        x[rows] = (x[rows] - mean) / std
+    return x
 
 
 def label_masks(corpora: np.ndarray, y: np.ndarray, classes: Sequence[str], enabled: bool = True) -> np.ndarray:
@@ -309,7 +341,7 @@ def fit(
     y = np.array([classes.index(c) if c in classes else -1 for c in labels])
     corpora = data.meta["corpus"].astype(str).to_numpy()
     targets = encode_targets(y, label_masks(corpora, y, classes, settings.label_mask))
-    norm = speaker_norm(data) if settings.speaker_norm else None
+    norm = speaker_norm(data, settings.norm_by) if settings.speaker_norm else None
     scaler = fit_scaler(data, m["train"], norm)
     fs = data.features
     n_classes = len(classes)

@@ -250,7 +250,7 @@ def extracted(tmp_path_factory: pytest.TempPathFactory, dask_scheduler: str) -> 
     return Extracted(root, good, bad, out, result)
 
 
-def make_tiny_model(path: Path, classes: list[str] | None = None, name: str = "tiny", speaker_norm: bool = False, features: str = "seed") -> Path:
+def make_tiny_model(path: Path, classes: list[str] | None = None, name: str = "tiny", speaker_norm: bool = False, features: str = "seed", norm_by: str = "speaker") -> Path:
     """An untrained model directory with an identity scaler: fast to build, loads safely. Seed features and the
     'frames' model by default; ``features="whisper_base"`` gives a frame-grid model ('pool')."""
     import keras
@@ -268,7 +268,7 @@ def make_tiny_model(path: Path, classes: list[str] | None = None, name: str = "t
         "name": name,
         "classes": classes,
         "features": fs.to_dict(),
-        "model": {"speaker_norm": True} if speaker_norm else {},
+        "model": {"speaker_norm": True, "norm_by": norm_by} if speaker_norm else {},
         "protocol": "holdout",
         "split": {"train_speakers": [], "val_speakers": [], "test_speakers": []},
     }

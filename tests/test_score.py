@@ -23,7 +23,7 @@ import soundfile as sf
 from conftest import REPO, make_tiny_model, tone
 from typer.testing import CliRunner
 
-from ser_batch import corpora
+from ser_batch import corpora, modeldir
 from ser_batch import score as S
 from ser_batch.errors import ConfigError, ModelDirError
 from ser_batch.features import FeatureSettings
@@ -692,6 +692,7 @@ def test_speakers_of_layout_recording_and_csv(two_actors: Path, tmp_path: Path) 
     assert {layout[f] for f in files} == {"ravdess:1", "ravdess:2"}
     assert layout[other] == f"recording:{other}"  # no layout names a speaker: the recording is its own
     assert SP.speaker_of(files, "recording") == [f"recording:{f}" for f in files]
+    assert SP.speaker_of(files, "job") == ["job"] * len(files) and SP.check("job") == "job"
     table = tmp_path / "who.csv"
     table.write_text("path,speaker\n" + "".join(f"{os.path.relpath(f, tmp_path)},agent-7\n" for f in files[:2]))
     by_csv = dict(zip(files, SP.speaker_of(files, str(table))))
@@ -724,6 +725,20 @@ def test_speaker_normalisation_removes_a_speakers_recording_level(two_actors: Pa
     assert alone["speaker"].str.startswith("recording:").all()
     np.testing.assert_allclose(_by_actor(alone).loc["Actor_01"].to_numpy(), _by_actor(alone).loc["Actor_02"].to_numpy(), atol=1e-4)
     assert np.abs(_by_actor(alone).to_numpy() - p.to_numpy()).max() > 1e-4
+
+
+def test_a_corpus_normalised_model_takes_the_whole_jobs_statistics(two_actors: Path, tmp_path: Path, scheduler: str) -> None:
+    model = make_tiny_model(tmp_path / "tiny-corpus", name="tiny-corpus", speaker_norm=True, norm_by="corpus")
+    assert modeldir.load(model).norm_by == "corpus"
+    coarse = ScoreSettings(hop_s=1.25)
+    score([two_actors], tmp_path / "j.parquet", model=model, scheduler=scheduler, progress=False, settings=coarse)
+    report = pd.read_parquet(tmp_path / "j.parquet")
+    assert (report["speaker"] == "job").all() and len(report) == 6  # the default grouping: every recording together
+    p = _by_actor(report)  # one set of statistics for both actors: actor 2's lower level is still heard
+    assert np.abs(np.log(p.loc["Actor_01"].to_numpy()) - np.log(p.loc["Actor_02"].to_numpy())).max() > 1e-2
+    score([two_actors], tmp_path / "l.parquet", model=model, speakers="layout", scheduler=scheduler, progress=False, settings=coarse)
+    by_actor = _by_actor(pd.read_parquet(tmp_path / "l.parquet"))  # grouped by actor instead, the level goes
+    np.testing.assert_allclose(by_actor.loc["Actor_01"].to_numpy(), by_actor.loc["Actor_02"].to_numpy(), atol=1e-4)
 
 
 def test_speakers_option_needs_a_normalised_model(two_actors: Path, tiny_model: Path, tmp_path: Path) -> None:

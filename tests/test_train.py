@@ -289,6 +289,23 @@ def test_speaker_norm_standardises_each_speaker_with_its_own_recordings(features
     assert not np.allclose(raw, x)
 
 
+def test_corpus_norm_standardises_each_corpus_as_a_whole(features: Path) -> None:
+    from ser_batch.train import gather, speaker_norm
+
+    data = load_meta([str(features)])
+    codes, mean, _ = speaker_norm(data, "corpus")
+    assert len(mean) == data.meta["corpus"].nunique() and np.array_equal(np.unique(codes), np.arange(len(mean)))
+    original = (data.meta["augmentation"] == "none").to_numpy()
+    x = gather(data, original, (codes, *speaker_norm(data, "corpus")[1:]))
+    corpus = data.meta.loc[original, "corpus"].to_numpy()
+    for c in np.unique(corpus):
+        np.testing.assert_allclose(x[corpus == c].reshape(-1, x.shape[-1]).mean(axis=0), 0.0, atol=1e-3)
+    spk = data.meta.loc[original, "speaker"].to_numpy()  # a speaker's own level is kept (as speaker norm would not)
+    assert max(np.abs(x[spk == s].mean()) for s in np.unique(spk)) > 1e-2
+    with pytest.raises(ConfigError, match="norm_by"):
+        TrainSettings(norm_by="label")
+
+
 def test_a_speaker_normalised_holdout_model_says_so_and_refuses_raw_features(features: Path, tmp_path: Path) -> None:
     from ser_batch.inference import ScoreSettings, score_stream
     from ser_batch.train import train
