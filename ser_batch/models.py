@@ -7,6 +7,8 @@
 - ``cnn2d``: a small 2-D CNN over the (time x coefficient) plane, pooled over frequency, then attention over time.
 - ``pool``: for frames that are already rich embeddings (``whisper_base``): one shared dense projection per frame,
   then attention, mean and max pooling over time and a small classifier.
+- ``linear``: a logistic regression (L2) over each coefficient's mean and mean square across the window's frames:
+  the linear probe of ``benchmarks/probe.py`` inside the product, for features that must carry across corpora.
 
 Only built-in layers are used, so saved models load in Keras safe mode without custom objects. Every random
 initialiser and dropout layer gets its seed from ``build``'s ``seed``: Keras draws unseeded ones from Python's global
@@ -21,7 +23,7 @@ from collections.abc import Callable
 
 from ser_batch.errors import ConfigError
 
-MODELS = ("frames", "seed", "attn", "cnn2d", "pool")
+MODELS = ("frames", "seed", "attn", "cnn2d", "pool", "linear")
 
 
 class Seeds:
@@ -49,7 +51,7 @@ def build(name: str, n_frames: int, n_coeffs: int, n_classes: int, learning_rate
     """
     import keras
 
-    builders: dict[str, Callable[[int, int, int, Seeds], keras.Model]] = {"seed": _seed, "frames": _frames, "attn": _attn, "cnn2d": _cnn2d, "pool": _pool}
+    builders: dict[str, Callable[[int, int, int, Seeds], keras.Model]] = {"seed": _seed, "frames": _frames, "attn": _attn, "cnn2d": _cnn2d, "pool": _pool, "linear": _linear}
     if name not in builders:
         raise ConfigError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
     model = builders[name](n_frames, n_coeffs, n_classes, Seeds(seed))
@@ -164,3 +166,14 @@ def _pool(n_frames: int, n_coeffs: int, n_classes: int, s: Seeds):  # type: igno
     x = layers.Dense(256, activation="relu", kernel_initializer=s.kernel())(x)
     x = layers.Dropout(0.2, seed=s())(x)
     return keras.Model(inp, _classifier(_attention_pool(x, s), n_classes, s), name="pool")
+
+
+def _linear(n_frames: int, n_coeffs: int, n_classes: int, s: Seeds):  # type: ignore[no-untyped-def]
+    import keras
+    from keras import layers
+
+    inp = keras.Input((n_frames, n_coeffs), name="features")
+    stats = layers.Concatenate()([layers.GlobalAveragePooling1D()(inp), layers.GlobalAveragePooling1D()(layers.Multiply()([inp, inp]))])
+    x = layers.Dropout(0.2, seed=s())(layers.BatchNormalization()(stats))
+    out = layers.Dense(n_classes, activation="softmax", kernel_initializer=s.kernel(), kernel_regularizer=keras.regularizers.L2(1e-3))(x)
+    return keras.Model(inp, out, name="linear")

@@ -187,6 +187,14 @@ def test_streaming_fit_trains_and_beats_chance(features: Path, split: splits.Spl
     assert result["accuracy"] > CHANCE + 0.2, result
 
 
+def test_the_linear_model_learns_and_loads_safely(features: Path, split: splits.Split, tmp_path: Path) -> None:
+    result = fit([str(features)], split, dataclasses.replace(SETTINGS, model="linear", epochs=12, learning_rate=1e-2), out=str(tmp_path / "lin"))
+    assert result["uar"] > CHANCE + 0.2, result
+    meta, x = _test_rows(features, split)
+    proba = modeldir.load(tmp_path / "lin").predict_proba(x)  # loads in Keras safe mode: built-in layers only
+    assert proba.shape == (len(meta), len(CLASSES)) and np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+
+
 @pytest.mark.parametrize("name", models.MODELS)
 def test_build_is_seeded_whatever_pythons_random_did(name: str) -> None:
     """Keras draws unseeded initialisers from Python's global ``random``, which a Dask worker's threads draw from
