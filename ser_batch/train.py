@@ -161,18 +161,22 @@ def group_moments(dirs: Sequence[str], meta: pd.DataFrame, by: str = "speaker") 
     return out
 
 
-def speaker_norm(data: Data, by: str = "speaker") -> Norm:
+def speaker_norm(data: Data, by: str = "speaker", held_out: np.ndarray | None = None) -> Norm:
     """Each speaker's (or corpus's, ``by``) mean and std per coefficient, over the frames of its original recordings
-    (no labels).
+    (no labels). By corpus, the ``held_out`` rows (the test speakers) are a group of their own within their corpus:
+    ``score`` sees only the job it scores, never the training speakers' audio.
 
     For a frame-grid feature set these are the moments ``extract`` kept per recording (``features.speech_moments``,
     the frames of its speech blocks): the definition ``score`` uses. For a test speaker this uses their unlabelled
     audio: a transductive protocol, reported as such.
     """
-    codes, groups = pd.factorize(data.meta[by].astype(str))
+    meta = data.meta
+    if by == "corpus" and held_out is not None:
+        meta = meta.assign(corpus=np.where(held_out, meta["corpus"].astype(str) + "/held-out", meta["corpus"].astype(str)))
+    codes, groups = pd.factorize(meta[by].astype(str))
     mom = np.zeros((len(groups), 3, data.features.n_coeffs))
     if data.features.grid:
-        kept = group_moments(data.dirs, data.meta, by)
+        kept = group_moments(data.dirs, meta, by)
         for i, g in enumerate(groups):
             mom[i] = kept.get(g, 0)
         mean, std = features.mean_std(mom)
@@ -341,7 +345,7 @@ def fit(
     y = np.array([classes.index(c) if c in classes else -1 for c in labels])
     corpora = data.meta["corpus"].astype(str).to_numpy()
     targets = encode_targets(y, label_masks(corpora, y, classes, settings.label_mask))
-    norm = speaker_norm(data, settings.norm_by) if settings.speaker_norm else None
+    norm = speaker_norm(data, settings.norm_by, data.meta["speaker"].isin(split.test_speakers).to_numpy()) if settings.speaker_norm else None
     scaler = fit_scaler(data, m["train"], norm)
     fs = data.features
     n_classes = len(classes)

@@ -310,6 +310,9 @@ def test_corpus_norm_standardises_each_corpus_as_a_whole(features: Path) -> None
         np.testing.assert_allclose(x[corpus == c].reshape(-1, x.shape[-1]).mean(axis=0), 0.0, atol=1e-3)
     spk = data.meta.loc[original, "speaker"].to_numpy()  # a speaker's own level is kept (as speaker norm would not)
     assert max(np.abs(x[spk == s].mean()) for s in np.unique(spk)) > 1e-2
+    held = data.meta["speaker"].isin(data.meta["speaker"].unique()[:2]).to_numpy()  # two test speakers: their own group
+    codes2, mean2, _ = speaker_norm(data, "corpus", held)
+    assert len(mean2) == len(mean) + 1 and len(set(codes2[held])) == 1 and not set(codes2[held]) & set(codes2[~held])
     with pytest.raises(ConfigError, match="norm_by"):
         TrainSettings(norm_by="label")
 
