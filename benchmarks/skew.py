@@ -14,6 +14,9 @@ taken from a subset of their recordings only:
 - each recording alone (``--speakers recording``, and what ``predict`` does).
 
 Recording-level UAR over all labels (the mean of a recording's window probabilities, as ``score`` judges it).
+A corpus-normalised model (``norm_by = "corpus"``, e.g. ``--model models/ser-multicorpus``) takes one set of
+statistics for all the test speakers together (the job ``score --speakers job`` sees): the subsets are then taken
+from every speaker's recordings alike, so "neutral + calm only" is an archive of neutral calls.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ def main() -> None:
     test = set(md.config["split"]["test_speakers"])
     files = pd.concat([pq.read_table(f, columns=["recording_id", "speaker", "label", "moments"]).to_pandas() for f in sorted((args.features / "files").glob("part-*.parquet"))])
     files = files[files["speaker"].isin(test) & files["moments"].notna()].drop_duplicates("recording_id").set_index("recording_id")
+    group = (lambda spk: "job") if md.norm_by == "corpus" else (lambda spk: spk)  # whose statistics a row takes
+    files["group"] = files["speaker"].map(group)
     metas, xs = [], []
     for m, x in shards.iter_batches(args.features):
         keep = ((m["augmentation"] == "none") & m["speaker"].isin(test)).to_numpy()
@@ -63,12 +68,12 @@ def main() -> None:
 
     def by_subset(pick) -> float:  # type: ignore[no-untyped-def]
         stats = {}
-        for spk, g in files.groupby("speaker"):
-            chosen = pick(g)
-            stats[spk] = features.mean_std(np.sum([np.asarray(m).reshape(3, -1) for m in chosen["moments"]], axis=0))
-        return uar([stats[s] for s in meta["speaker"]])
+        for key, g in files.groupby("group"):
+            chosen = pd.concat([pick(h) for _s, h in g.groupby("speaker")])
+            stats[key] = features.mean_std(np.sum([np.asarray(m).reshape(3, -1) for m in chosen["moments"]], axis=0))
+        return uar([stats[group(s)] for s in meta["speaker"]])
 
-    rows = [("all recordings of the speaker (the card's figure)", by_subset(lambda g: g))]
+    rows = [(f"all recordings of the {'job' if md.norm_by == 'corpus' else 'speaker'} (the card's figure)", by_subset(lambda g: g))]
     neutral = lambda g: g[g["label"].isin(["neutral", "calm"])]  # noqa: E731
     rows.append(("neutral + calm recordings only (12 of 60)", by_subset(neutral)))
     rows.append(("mostly neutral: neutral + calm and one recording of each other emotion (12 + 6)",

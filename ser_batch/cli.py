@@ -329,10 +329,10 @@ def predict(
     from ser_batch.predict import predict_file
 
     try:
-        normalised = read_config(model or default_model())["model"].get("speaker_norm") is True
+        settings = read_config(model or default_model())["model"]
     except SerBatchError:
-        normalised = False  # each file reports the broken model below, as before
-    if normalised:
+        settings = {}  # each file reports the broken model below, as before
+    if settings.get("speaker_norm") is True and settings.get("norm_by") != "corpus":  # a corpus-normalised one is refused per file
         typer.secho("note: a speaker-normalised model takes each file as its own speaker here, which costs it most of its gain "
                     "(README: 0.50 UAR against 0.67 for ser-default); score several recordings per speaker with "
                     "`ser-batch score --speakers` instead", err=True, fg=typer.colors.YELLOW)

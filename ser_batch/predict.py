@@ -1,7 +1,8 @@
 """``predict``: the emotion of one signal or one file, in this process (the origin's ``Emotion Detected: X``).
 
 The same windows, silence gate, model and verdict as a score job (``inference``, ``verdict``), without Dask; a
-speaker-normalised model takes the recording as its own speaker.
+speaker-normalised model takes the recording as its own speaker. A corpus-normalised one (``norm_by = "corpus"``)
+is refused: it needs the statistics of a whole job of recordings, and one recording's own leave it at chance.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ser_batch import audio, features
-from ser_batch.errors import AudioError
+from ser_batch.errors import AudioError, ConfigError
 from ser_batch.inference import ScoreSettings, check_length, classify, file_reader, last_start, load_model, score_stream, signal_reader, speech_moments
 from ser_batch.labels import EMOTIONS
 from ser_batch.modeldir import default_model
@@ -34,7 +35,7 @@ class Prediction:
 
 def predict(signal: np.ndarray, sr: int, model: str | os.PathLike[str] | None = None, settings: ScoreSettings = ScoreSettings(), device: str = "auto") -> Prediction:
     """Emotion of a NumPy signal (mono or (samples, channels)) at rate ``sr``, with the default model if none given."""
-    md = load_model(str(model or default_model()))
+    md = _one_recording_model(model)
     fs = md.features
     y = audio.resample(audio.to_mono(np.asarray(signal, np.float32)), sr, fs.sample_rate)
     audio.check_signal(y, "signal", fs.frame_length)
@@ -45,13 +46,26 @@ def predict(signal: np.ndarray, sr: int, model: str | os.PathLike[str] | None = 
 
 def predict_file(path: str | os.PathLike[str], model: str | os.PathLike[str] | None = None, settings: ScoreSettings = ScoreSettings(), device: str = "auto") -> Prediction:
     """Emotion of one audio file, streamed from disk."""
-    md = load_model(str(model or default_model()))
+    md = _one_recording_model(model)
     fs = md.features
     duration = audio.probe(path).duration_s
     check_length(duration, str(path), settings)
     if fs.grid:
         return _predict_grid(md, file_reader(os.fspath(path), fs.sample_rate), duration, settings, device)
     return _predict_windows(md, lambda: audio.stream(path, fs.sample_rate), duration, settings)
+
+
+def _one_recording_model(model: str | os.PathLike[str] | None) -> Any:
+    """The model, loaded; a ``ConfigError`` for one that cannot judge a recording on its own."""
+    path = str(model or default_model())
+    md = load_model(path)
+    if md.speaker_norm and md.norm_by == "corpus":
+        raise ConfigError(
+            f"{path}: this model z-scores features with the statistics of the whole job it scores (norm_by corpus); "
+            "one recording's own statistics leave it at chance (benchmarks/skew.py): score a folder of recordings "
+            "with `ser-batch score` instead"
+        )
+    return md
 
 
 def _predict_windows(md: Any, blocks: Any, duration_s: float, settings: ScoreSettings) -> Prediction:

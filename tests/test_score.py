@@ -739,6 +739,8 @@ def test_a_corpus_normalised_model_takes_the_whole_jobs_statistics(two_actors: P
     score([two_actors], tmp_path / "l.parquet", model=model, speakers="layout", scheduler=scheduler, progress=False, settings=coarse)
     by_actor = _by_actor(pd.read_parquet(tmp_path / "l.parquet"))  # grouped by actor instead, the level goes
     np.testing.assert_allclose(by_actor.loc["Actor_01"].to_numpy(), by_actor.loc["Actor_02"].to_numpy(), atol=1e-4)
+    with pytest.raises(ConfigError, match="whole job"):  # one recording has no job's statistics: refused, not chance
+        predict(speechy(16_000, 4.0, seed=1).astype(np.float32), 16_000, model=model)
 
 
 def test_speakers_option_needs_a_normalised_model(two_actors: Path, tiny_model: Path, tmp_path: Path) -> None:
