@@ -468,7 +468,7 @@ def _model_row(d: Path, is_default: bool) -> tuple[tuple[str, ...], str | None]:
         str(config.get("name", d.name)),
         str(config.get("model_version", "?")),
         f"{fs.get('name', '?')} v{fs.get('version', '?')}",
-        str(m.get("model", "?")) + (" +speaker-norm" if m.get("speaker_norm") is True else ""),
+        str(m.get("model", "?")) + (f" +{m.get('norm_by', 'speaker')}-norm" if m.get("speaker_norm") is True else ""),
         str(len(classes)) if len(classes) == 8 else f"{len(classes)}: {','.join(classes)}",
         fig("uar"),
         fig("accuracy"),
