@@ -119,7 +119,7 @@ def baseline(model_dir: Path, corpus: str, dirs: list[str]) -> dict[str, Any] | 
     m = pd.concat(metas, ignore_index=True)
     x = np.concatenate(xs)
     if md.speaker_norm:  # each speaker's (corpus's) own statistics, as evaluate and score take them
-        from ser_batch.train import normalise_rows
+        from ser_batch.speakers import normalise_rows
 
         normalise_rows(x, m, dirs, md.features, md.norm_by)
     proba, y = ev.per_recording(md.predict_proba(x), m["label"].map({c: i for i, c in enumerate(md.classes)}).to_numpy(), m["recording_id"].to_numpy())

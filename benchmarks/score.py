@@ -119,7 +119,9 @@ def profile_stages(model: Path, recording: Path) -> dict[str, float]:
     encoder.encode(np.zeros((1, 48000), np.float32), SR)  # the encoder's model is loaded once per process: not timed
     md.predict_proba(np.zeros((1, *fs.shape), np.float32))
     times = dict.fromkeys(("decode + resample", "silence gate", "front end (log-mel)", "encoder", "classifier", "windows + pooling"), 0.0)
-    real_mel, real_encode, real_gate = encoder.log_mel, encoder.encode, features.gate
+    real_mel, real_gate = encoder.log_mel, features.gate
+    # a normalised model needs statistics: unit ones here, for timing only (their values do not change the cost)
+    norm = (np.zeros(fs.n_coeffs, np.float32), np.ones(fs.n_coeffs, np.float32)) if md.speaker_norm else None
 
     def timed(name, fn):  # type: ignore[no-untyped-def]
         def wrapper(*a, **k):  # type: ignore[no-untyped-def]
@@ -141,7 +143,7 @@ def profile_stages(model: Path, recording: Path) -> dict[str, float]:
             t = time.perf_counter()
             pf = pieces.piece_frames(fs, read, pc, S.ScoreSettings().hop_s, windows.SILENCE_DB)
             times["encoder"] += time.perf_counter() - t
-            S.classify(md, pf, None, S.ScoreSettings().batch_windows)
+            S.classify(md, pf, norm, S.ScoreSettings().batch_windows)
         total = time.perf_counter() - t_all
     finally:
         encoder.log_mel, features.gate = real_mel, real_gate

@@ -207,7 +207,7 @@ def evaluate(
     meta = pd.concat(metas, ignore_index=True)
     x = np.concatenate(feats) if feats else np.zeros((0, *md.features.shape), np.float32)
     if md.speaker_norm:  # each speaker's (corpus's) own statistics over all their recordings (no labels), as train and score do
-        from ser_batch.train import normalise_rows
+        from ser_batch.speakers import normalise_rows
 
         normalise_rows(x, meta, [str(d) for d in feature_dirs], md.features, md.norm_by)
     shared_rows = meta["label"].isin(md.classes).to_numpy()

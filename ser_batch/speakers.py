@@ -2,8 +2,9 @@
 
 A speaker's statistics are the moments (``features.moments``) of the frames of their speech (``pieces`` says which
 frames: speech blocks inside the recording, never padding), summed over all their recordings: the one definition
-that train, evaluate and score share. Speakers are worked out on the workers, batch by batch (``speaker_of``);
-the client only sums per-speaker moments and writes them to a norms table the scoring tasks read.
+that train, evaluate and score share (a corpus's: its speakers' summed, ``group_moments``). Speakers are worked out
+on the workers, batch by batch (``speaker_of``); the client only sums per-speaker moments and writes them to a norms
+table the scoring tasks read.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +23,11 @@ import pyarrow.parquet as pq
 from ser_batch import features
 from ser_batch.errors import ConfigError
 from ser_batch.inference import Norm
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ser_batch.features import FeatureSettings
 
 
 MODES = ("layout", "recording", "job")
@@ -121,3 +128,32 @@ def read_norms(path: str, _mtime_ns: int = 0) -> dict[str, Norm]:
     """Speaker -> (mean, std) from ``write_norms``'s table (cached per worker process)."""
     t = pq.read_table(path).to_pydict()
     return {s: (np.asarray(m, np.float32), np.asarray(sd, np.float32)) for s, m, sd in zip(t["speaker"], t["mean"], t["std"])}
+
+
+def group_moments(dirs: Sequence[str], meta: pd.DataFrame, by: str = "speaker") -> dict[str, np.ndarray]:
+    """Moments (3, coeffs) per normalisation group of a frame-grid feature set: a speaker's are the speech moments
+    ``extract`` kept for their recordings (the definition ``score`` uses); a corpus's the sum of its speakers' in
+    ``meta``."""
+    from ser_batch import shards
+
+    kept = shards.speaker_moments(dirs)
+    if by == "speaker":
+        return kept
+    owner = dict(zip(meta["speaker"], meta[by].astype(str)))
+    out: dict[str, np.ndarray] = {}
+    for spk, m in kept.items():
+        if spk in owner:
+            out[owner[spk]] = out.get(owner[spk], 0) + m
+    return out
+
+
+def normalise_rows(x: np.ndarray, meta: pd.DataFrame, dirs: Sequence[str], fs: FeatureSettings, by: str = "speaker") -> np.ndarray:
+    """Rows in memory z-scored in place with their group's statistics (``train.speaker_norm``'s definition): from the
+    moments ``extract`` kept for a frame-grid feature set, else from these rows' own frames. Returns ``x``."""
+    kept = group_moments(dirs, meta, by) if fs.grid else {}
+    keys = meta[by].astype(str)
+    for g in keys.unique():
+        rows = (keys == g).to_numpy()
+        mean, std = features.mean_std(kept[g] if g in kept else features.moments(x[rows]))
+        x[rows] = (x[rows] - mean) / std
+    return x

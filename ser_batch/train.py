@@ -33,6 +33,7 @@ import pandas as pd
 
 from ser_batch import evaluate as ev
 from ser_batch import features, shards, splits
+from ser_batch import speakers as spk
 from ser_batch.cluster import RETRIES, dask_client
 from ser_batch.errors import ConfigError
 from ser_batch.features import FeatureSettings
@@ -146,21 +147,6 @@ def gather(data: Data, mask: np.ndarray, norm: Norm | None = None) -> np.ndarray
     return np.concatenate(parts)
 
 
-def group_moments(dirs: Sequence[str], meta: pd.DataFrame, by: str = "speaker") -> dict[str, np.ndarray]:
-    """Moments (3, coeffs) per normalisation group of a frame-grid feature set: a speaker's are the speech moments
-    ``extract`` kept for their recordings (the definition ``score`` uses); a corpus's the sum of its speakers' in
-    ``meta``."""
-    kept = shards.speaker_moments(dirs)
-    if by == "speaker":
-        return kept
-    owner = dict(zip(meta["speaker"], meta[by].astype(str)))
-    out: dict[str, np.ndarray] = {}
-    for spk, m in kept.items():
-        if spk in owner:
-            out[owner[spk]] = out.get(owner[spk], 0) + m
-    return out
-
-
 def speaker_norm(data: Data, by: str = "speaker", held_out: np.ndarray | None = None) -> Norm:
     """Each speaker's (or corpus's, ``by``) mean and std per coefficient, over the frames of its original recordings
     (no labels). By corpus, the ``held_out`` rows (the test speakers) are a group of their own within their corpus:
@@ -176,7 +162,7 @@ def speaker_norm(data: Data, by: str = "speaker", held_out: np.ndarray | None = 
     codes, groups = pd.factorize(meta[by].astype(str))
     mom = np.zeros((len(groups), 3, data.features.n_coeffs))
     if data.features.grid:
-        kept = group_moments(data.dirs, meta, by)
+        kept = spk.group_moments(data.dirs, meta, by)
         for i, g in enumerate(groups):
             mom[i] = kept.get(g, 0)
         mean, std = features.mean_std(mom)
@@ -186,18 +172,6 @@ def speaker_norm(data: Data, by: str = "speaker", held_out: np.ndarray | None = 
             mom[s] += features.moments(x[codes[idx] == s])
     mean, std = features.mean_std(mom)
     return codes, mean, std
-
-
-def normalise_rows(x: np.ndarray, meta: pd.DataFrame, dirs: Sequence[str], fs: FeatureSettings, by: str = "speaker") -> np.ndarray:
-    """Rows in memory z-scored in place with their group's statistics (``speaker_norm``'s definition): from the
-    moments ``extract`` kept for a frame-grid feature set, else from these rows' own frames. Returns ``x``."""
-    kept = group_moments(dirs, meta, by) if fs.grid else {}
-    keys = meta[by].astype(str)
-    for g in keys.unique():
-        rows = (keys == g).to_numpy()
-        mean, std = features.mean_std(kept[g] if g in kept else features.moments(x[rows]))
-        x[rows] = (x[rows] - mean) / std
-    return x
 
 
 def label_masks(corpora: np.ndarray, y: np.ndarray, classes: Sequence[str], enabled: bool = True) -> np.ndarray:
