@@ -92,9 +92,15 @@ def figures(result: dict[str, Any]) -> dict[str, Any]:
     if len(y4):
         out["uar_4"] = ev.metrics(y4, p4.argmax(axis=1), kept4)["uar"]
         out["four_present"] = sorted({kept4[i] for i in y4.tolist()})
+    alone = result["test_predictions"].get("proba_alone")  # each recording z-scored on its own (with the prior)
+    if alone is not None and len(y4):
+        pa, ya, kept_a = ev.restrict(np.asarray(alone, np.float64), y, classes, FOUR)
+        out["uar_4_alone"] = ev.metrics(ya, pa.argmax(axis=1), kept_a)["uar"]
     out["per_class_recall"] = {c: v["recall"] for c, v in result["per_class"].items() if v["support"]}
     for k in ("epochs_run", "seconds_train", "rows", "fold", "protocol", "test_speakers", "ece"):
         out[k] = result[k]
+    if "uar_alone" in result:
+        out["uar_alone"] = result["uar_alone"]
     return out
 
 
@@ -121,7 +127,7 @@ def baseline(model_dir: Path, corpus: str, dirs: list[str]) -> dict[str, Any] | 
     if md.speaker_norm:  # each speaker's (corpus's) own statistics, as evaluate and score take them
         from ser_batch.speakers import normalise_rows
 
-        normalise_rows(x, m, dirs, md.features, md.norm_by)
+        normalise_rows(x, m, dirs, md.features, md.norm_by, md.scaler.prior)
     proba, y = ev.per_recording(md.predict_proba(x), m["label"].map({c: i for i, c in enumerate(md.classes)}).to_numpy(), m["recording_id"].to_numpy())
     open_m = ev.metrics(y, proba.argmax(axis=1), md.classes)
     result = {"classes": md.classes, "test_predictions": {"proba": proba.tolist(), "y": y.tolist()}, "test_speakers": sorted(m["speaker"].unique().tolist()),
@@ -184,26 +190,31 @@ def tables(done: dict[str, dict[str, Any]]) -> str:
             "Leave one corpus out: trained on all the other corpora, scored on every recording of this one "
             "(recording level; UAR = unweighted average recall).",
             "",
-            "| left-out corpus | speakers | recordings | 4-class UAR (angry, happy, neutral, sad) | UAR over shared labels | shared labels | open UAR (all model classes) |",
-            "|---|---|---|---|---|---|---|",
+            "| left-out corpus | speakers | recordings | 4-class UAR (angry, happy, neutral, sad) | 4-class, each recording alone | UAR over shared labels | shared labels | open UAR (all model classes) |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for c, f in sorted(loco.items()):
             four = f"{f['uar_4']:.3f}" + ("" if len(f.get("four_present", FOUR)) == 4 else f" ({len(f['four_present'])} present)") if "uar_4" in f else "—"
-            lines.append(f"| {c} | {f['speakers']} | {f['recordings']} | {four} | {f['uar_shared']:.3f} | {len(f['labels'])}: {', '.join(f['labels'])} | {f['uar_open']:.3f} |")
+            lines.append(f"| {c} | {f['speakers']} | {f['recordings']} | {four} | {f.get('uar_4_alone', float('nan')):.3f} | {f['uar_shared']:.3f} | {len(f['labels'])}: {', '.join(f['labels'])} | {f['uar_open']:.3f} |")
+        rest = [f for c, f in loco.items() if c != "ravdess" and "uar_4" in f]
+        if rest:
+            lines.append(f"| **mean, corpora other than RAVDESS** | | | {np.mean([f['uar_4'] for f in rest]):.3f} | "
+                         f"{np.mean([f.get('uar_4_alone', np.nan) for f in rest]):.3f} | | | |")
         lines.append("")
     folds = {int(k.removeprefix("ravdess-fold-")): v for k, v in done.items() if k.startswith("ravdess-fold-")}
     if folds:
         lines += [
             "RAVDESS, 6 EmoBox folds, other corpora in training (test actors never trained or validated):",
             "",
-            "| fold | test actors | recordings | UAR (all labels) | 4-class UAR | epochs |",
-            "|---|---|---|---|---|---|",
+            "| fold | test actors | recordings | UAR (all labels) | UAR, each recording alone | 4-class UAR | epochs |",
+            "|---|---|---|---|---|---|---|",
         ]
         for k, f in sorted(folds.items()):
-            lines.append(f"| {k} | {', '.join(sorted((s.partition(':')[2] for s in f['test_speakers']), key=lambda a: (len(a), a)))} | {f['recordings']} | {f['uar_shared']:.3f} | {f.get('uar_4', float('nan')):.3f} | {f['epochs_run']} |")
+            lines.append(f"| {k} | {', '.join(sorted((s.partition(':')[2] for s in f['test_speakers']), key=lambda a: (len(a), a)))} | {f['recordings']} | {f['uar_shared']:.3f} | {f.get('uar_alone', float('nan')):.3f} | {f.get('uar_4', float('nan')):.3f} | {f['epochs_run']} |")
         u = np.array([f["uar_shared"] for f in folds.values()])
         u4 = np.array([f.get("uar_4", np.nan) for f in folds.values()])
-        lines += [f"| **mean ± sd** | | | {u.mean():.3f} ± {u.std():.3f} | {np.nanmean(u4):.3f} ± {np.nanstd(u4):.3f} | |", ""]
+        ua = np.array([f.get("uar_alone", np.nan) for f in folds.values()])
+        lines += [f"| **mean ± sd** | | | {u.mean():.3f} ± {u.std():.3f} | {np.nanmean(ua):.3f} ± {np.nanstd(ua):.3f} | {np.nanmean(u4):.3f} ± {np.nanstd(u4):.3f} | |", ""]
     return "\n".join(lines)
 
 

@@ -70,7 +70,7 @@ def main() -> None:
         stats = {}
         for key, g in files.groupby("group"):
             chosen = pd.concat([pick(h) for _s, h in g.groupby("speaker")])
-            stats[key] = features.mean_std(np.sum([np.asarray(m).reshape(3, -1) for m in chosen["moments"]], axis=0))
+            stats[key] = features.mean_std(np.sum([np.asarray(m).reshape(3, -1) for m in chosen["moments"]], axis=0), md.scaler.prior)
         return uar([stats[group(s)] for s in meta["speaker"]])
 
     rows = [(f"all recordings of the {'job' if md.norm_by == 'corpus' else 'speaker'} (the card's figure)", by_subset(lambda g: g))]
@@ -80,7 +80,7 @@ def main() -> None:
                  by_subset(lambda g: pd.concat([neutral(g), *(h.sample(1, random_state=int(rng.integers(1 << 31))) for lab, h in g.groupby("label") if lab not in ("neutral", "calm"))]))))
     single = {e: by_subset(lambda g, e=e: g[g["label"] == e]) for e in md.classes}
     rows.append((f"one emotion only: mean over the 8 (worst: {min(single, key=single.get)} {min(single.values()):.3f})", float(np.mean(list(single.values())))))
-    own = {rid: features.mean_std(np.asarray(m).reshape(3, -1)) for rid, m in files["moments"].items()}
+    own = {rid: features.mean_std(np.asarray(m).reshape(3, -1), md.scaler.prior) for rid, m in files["moments"].items()}
     rows.append(("each recording alone (--speakers recording, predict)", uar([own[r] for r in meta["recording_id"]])))
     print(f"\n{md.name} version {md.config.get('model_version', '?')}: {len(test)} test speakers, {meta['recording_id'].nunique()} recordings\n")
     print("| statistics from | UAR (all labels) |\n|---|---|")

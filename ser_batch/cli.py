@@ -214,6 +214,7 @@ def train(
     label_smoothing: Annotated[float, typer.Option(default_factory=_train_setting("label_smoothing"), show_default=DEFAULT_MODELS, help="Label smoothing of the training targets (0.1 is typical).")],
     speaker_norm: Annotated[bool, typer.Option("--speaker-norm/--no-speaker-norm", default_factory=_train_setting("speaker_norm"), show_default=DEFAULT_MODELS, help="Z-score each speaker's features with that speaker's own recordings (score then needs --speakers).")],
     norm_by: Annotated[str, typer.Option(default_factory=_train_setting("norm_by"), show_default=DEFAULT_MODELS, help="With --speaker-norm: 'speaker', or 'corpus' (each corpus z-scored with its own statistics; score takes the job's).")],
+    norm_prior_s: Annotated[float, typer.Option(default_factory=_train_setting("norm_prior_s"), show_default=DEFAULT_MODELS, help="With --speaker-norm: seconds of speech the training groups' typical statistics count for in every group's, so that a lone recording is judged (0: off).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory (holdout, seed-random) or report folder (cv).")] = Path("models/my-model"),
     protocol: Annotated[str, typer.Option(help="holdout: one speaker fold is the test set; cv: every fold once (mean ± sd); seed-random: the origin's LEAKY row split, for comparison only.")] = "holdout",
     fold: Annotated[int, typer.Option(help="Test fold for holdout (1-6; RAVDESS uses the EmoBox actor folds).")] = 1,
@@ -233,7 +234,7 @@ def train(
     settings = TrainSettings(
         model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, n_val_speakers=val_speakers,
         seed=seed, patience=patience, specaugment=specaugment, mixup=mixup, label_smoothing=label_smoothing,
-        speaker_norm=speaker_norm, norm_by=norm_by,
+        speaker_norm=speaker_norm, norm_by=norm_by, norm_prior_s=norm_prior_s,
     )  # fmt: skip
     try:
         result = run(feature_dirs, out, protocol=protocol, fold=fold, settings=settings, scheduler=scheduler, workers=workers, echo=_echo(quiet))
@@ -325,14 +326,15 @@ def predict(
     """Print `Emotion Detected: <label>` for each file (the seed's predict.py), in this process."""
     import json
 
-    from ser_batch.modeldir import default_model, read_config
+    from ser_batch.modeldir import default_model, read_config, read_prior
     from ser_batch.predict import predict_file
 
     try:
         settings = read_config(model or default_model())["model"]
+        prior = read_prior(model or default_model())
     except SerBatchError:
-        settings = {}  # each file reports the broken model below, as before
-    if settings.get("speaker_norm") is True and settings.get("norm_by") != "corpus":  # a corpus-normalised one is refused per file
+        settings, prior = {}, None  # each file reports the broken model below, as before
+    if settings.get("speaker_norm") is True and settings.get("norm_by") != "corpus" and prior is None:  # a corpus-normalised one is refused per file
         typer.secho("note: a speaker-normalised model takes each file as its own speaker here, which costs it most of its gain "
                     "(README: 0.50 UAR against 0.67 for ser-default); score several recordings per speaker with "
                     "`ser-batch score --speakers` instead", err=True, fg=typer.colors.YELLOW)

@@ -209,7 +209,7 @@ def evaluate(
     if md.speaker_norm:  # each speaker's (corpus's) own statistics over all their recordings (no labels), as train and score do
         from ser_batch.speakers import normalise_rows
 
-        normalise_rows(x, meta, [str(d) for d in feature_dirs], md.features, md.norm_by)
+        normalise_rows(x, meta, [str(d) for d in feature_dirs], md.features, md.norm_by, md.scaler.prior)
     shared_rows = meta["label"].isin(md.classes).to_numpy()
     meta, x = meta[shared_rows].reset_index(drop=True), x[shared_rows]
     if len(meta) == 0:

@@ -180,12 +180,31 @@ def moments(x: np.ndarray) -> np.ndarray:
     return np.stack([np.full(x.shape[-1], float(len(flat))), flat.sum(axis=0), (flat**2).sum(axis=0)])
 
 
-def mean_std(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation (float32, floored at 1e-4) per coefficient from moments (..., 3, coeffs)."""
+def mean_std(m: np.ndarray, prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (float32, floored at 1e-4) per coefficient from moments (..., 3, coeffs).
+
+    ``prior`` (moments (3, coeffs), ``shrinkage_prior``) is added to every group's own first: a normalised model's
+    statistics of a group of any size."""
+    if prior is not None:
+        m = m + prior
     count = np.maximum(m[..., 0, :], 1.0)
     mean = m[..., 1, :] / count
     std = np.sqrt(np.maximum(m[..., 2, :] / count - mean**2, 1e-8))
     return mean.astype(np.float32), std.astype(np.float32)
+
+
+def shrinkage_prior(groups: np.ndarray, frames: float) -> np.ndarray:
+    """Moments (3, coeffs) worth ``frames`` frames of a typical group: the mean over groups' moments (G, 3, coeffs)
+    of their means and variances (each group counts once, however long).
+
+    Added to a group's own moments (``mean_std``) it is the conjugate-prior estimate of the group's statistics:
+    a lone recording (a few dozen frames) is standardised mostly by what the training groups looked like instead of
+    by itself alone (which leaves a normalised model at chance), while a job of hundreds of recordings keeps its own.
+    """
+    mean, std = mean_std(groups)
+    mu = mean.astype(np.float64).mean(axis=0)
+    var = (std.astype(np.float64) ** 2).mean(axis=0)
+    return np.stack([np.full_like(mu, frames), frames * mu, frames * (var + mu**2)])
 
 
 def log_mel_db(y: np.ndarray, sr: int, n_fft: int, hop: int, n_mels: int, fmax: float | None = None) -> np.ndarray:

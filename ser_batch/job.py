@@ -45,6 +45,7 @@ class TrainSpec:
     specaugment: bool = False
     speaker_norm: bool = False
     norm_by: str = "speaker"  # with speaker_norm: speaker or corpus (TrainSettings)
+    norm_prior_s: float = 10.0  # with speaker_norm: seconds of speech the training groups' statistics count for (TrainSettings)
     label_mask: bool = True  # several corpora: each teaches only its own labels (train module docstring)
     corpus_balance: str = "equal"  # each corpus's share of the loss: equal, sqrt or none
     calibration: str = "none"  # none, or cv with the temperature a cross-validation chose (TrainSettings)
@@ -117,7 +118,7 @@ def run_job(
     settings = TrainSettings(
         model=tr.model, epochs=tr.epochs, batch_size=tr.batch_size, learning_rate=tr.learning_rate,
         n_val_speakers=tr.val_speakers, seed=tr.seed, patience=tr.patience, label_smoothing=tr.label_smoothing,
-        mixup=tr.mixup, specaugment=tr.specaugment, speaker_norm=tr.speaker_norm, norm_by=tr.norm_by, label_mask=tr.label_mask,
+        mixup=tr.mixup, specaugment=tr.specaugment, speaker_norm=tr.speaker_norm, norm_by=tr.norm_by, norm_prior_s=tr.norm_prior_s, label_mask=tr.label_mask,
         corpus_balance=tr.corpus_balance, calibration=tr.calibration, temperature=tr.temperature,
     )  # fmt: skip
     return train(

@@ -2,7 +2,7 @@
 
     model.keras    Keras v3 file, loaded in safe mode (no Lambda layers, no custom objects)
     config.json    classes, feature settings, augmentation, model, protocol + split, data fingerprints, versions
-    scaler.json    per-(frame, coeff) mean and scale fitted on training rows only
+    scaler.json    per-(frame, coeff) mean and scale fitted on training rows only; a normalised model's norm_prior
     metrics.json   evaluation on the test speakers (written by train/evaluate)
 """
 
@@ -42,16 +42,19 @@ CONFIG_FIELDS: dict[str, type | tuple[type, ...]] = {
 
 @dataclass(frozen=True)
 class Scaler:
-    """Standardisation fitted on training rows: (x - mean) / scale, per (frame, coeff)."""
+    """Standardisation fitted on training rows: (x - mean) / scale, per (frame, coeff). A normalised model's
+    ``prior``: the moments (3, coeffs) added to every group's before its statistics (``features.mean_std``)."""
 
     mean: np.ndarray
     scale: np.ndarray
+    prior: np.ndarray | None = None
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         return ((x - self.mean) / self.scale).astype(np.float32, copy=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"shape": list(self.mean.shape), "mean": self.mean.ravel().tolist(), "scale": self.scale.ravel().tolist()}
+        d = {"shape": list(self.mean.shape), "mean": self.mean.ravel().tolist(), "scale": self.scale.ravel().tolist()}
+        return d if self.prior is None else {**d, "norm_prior": self.prior.tolist()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "scaler.json") -> Scaler:
@@ -59,11 +62,14 @@ class Scaler:
             shape = tuple(int(v) for v in d["shape"])
             mean = np.asarray(d["mean"], np.float32).reshape(shape)
             scale = np.asarray(d["scale"], np.float32).reshape(shape)
+            prior = None if d.get("norm_prior") is None else np.asarray(d["norm_prior"], np.float64).reshape(3, shape[-1])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelDirError(f"{where} is malformed ({exc}); the model directory is damaged") from exc
         if not (np.isfinite(mean).all() and np.isfinite(scale).all() and (scale > 0).all()):
             raise ModelDirError(f"{where} holds non-finite or non-positive values; the model directory is damaged")
-        return cls(mean, scale)
+        if prior is not None and not (np.isfinite(prior).all() and (prior[0] > 0).all() and (prior[2] >= 0).all()):
+            raise ModelDirError(f"{where}: norm_prior holds non-finite or negative moments; the model directory is damaged")
+        return cls(mean, scale, prior)
 
 
 @dataclass(frozen=True)
@@ -224,6 +230,15 @@ def load(path: str | os.PathLike[str]) -> ModelDir:
     if scaler.mean.shape != fs.shape:
         raise ModelDirError(f"{d}: scaler.json has shape {scaler.mean.shape}, the features {fs.shape}")
     return ModelDir(d, model, config, scaler)
+
+
+def read_prior(path: str | os.PathLike[str]) -> np.ndarray | None:
+    """A normalised model's ``norm_prior`` moments from scaler.json (cheap; no TensorFlow), or None."""
+    where = Path(path) / "scaler.json"
+    try:
+        return Scaler.from_dict(json.loads(where.read_text()), str(where)).prior
+    except (OSError, ValueError) as exc:
+        raise ModelDirError(f"{where} could not be read ({exc}); the model directory is damaged") from exc
 
 
 def _validate_config(config: dict[str, Any], where: Path) -> None:

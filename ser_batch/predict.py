@@ -1,8 +1,9 @@
 """``predict``: the emotion of one signal or one file, in this process (the origin's ``Emotion Detected: X``).
 
 The same windows, silence gate, model and verdict as a score job (``inference``, ``verdict``), without Dask; a
-speaker-normalised model takes the recording as its own speaker. A corpus-normalised one (``norm_by = "corpus"``)
-is refused: it needs the statistics of a whole job of recordings, and one recording's own leave it at chance.
+speaker-normalised model takes the recording as its own speaker, its statistics shrunk toward the training
+groups' (the model's ``norm_prior``). A normalised model without that prior (``norm_prior_s`` 0, or trained before
+it) is refused when it is corpus-normalised: one recording's own statistics leave it at chance.
 """
 
 from __future__ import annotations
@@ -59,11 +60,11 @@ def _one_recording_model(model: str | os.PathLike[str] | None) -> Any:
     """The model, loaded; a ``ConfigError`` for one that cannot judge a recording on its own."""
     path = str(model or default_model())
     md = load_model(path)
-    if md.speaker_norm and md.norm_by == "corpus":
+    if md.speaker_norm and md.norm_by == "corpus" and md.scaler.prior is None:
         raise ConfigError(
-            f"{path}: this model z-scores features with the statistics of the whole job it scores (norm_by corpus); "
-            "one recording's own statistics leave it at chance (benchmarks/skew.py): score a folder of recordings "
-            "with `ser-batch score` instead"
+            f"{path}: this model z-scores features with the statistics of the whole job it scores (norm_by corpus) "
+            "and has no prior to shrink one recording's toward (norm_prior_s 0); alone, a recording is at chance "
+            "(benchmarks/skew.py): score a folder of recordings with `ser-batch score`, or retrain with norm_prior_s"
         )
     return md
 
@@ -71,7 +72,7 @@ def _one_recording_model(model: str | os.PathLike[str] | None) -> Any:
 def _predict_windows(md: Any, blocks: Any, duration_s: float, settings: ScoreSettings) -> Prediction:
     """A per-window model on one recording; ``blocks()`` streams it again for each pass."""
     last = last_start(duration_s, md.features.duration_s, settings.hop_s)
-    norm = features.mean_std(speech_moments(md, blocks(), settings, last_start_s=last)) if md.speaker_norm else None
+    norm = features.mean_std(speech_moments(md, blocks(), settings, last_start_s=last), md.scaler.prior) if md.speaker_norm else None
     part = Partial()
     for _starts, proba, sil in score_stream(md, blocks(), settings, last_start_s=last, norm=norm):
         part.add(proba, sil)
@@ -83,7 +84,7 @@ def _predict_grid(md: Any, read: Reader, duration_s: float, settings: ScoreSetti
     keeps its pieces' frames between the statistics and the scoring."""
     pcs = plan_pieces("", duration_s, md.features.duration_s, settings.hop_s, settings.chunk_s)
     frames = [piece_frames(md.features, read, pc, settings.hop_s, settings.silence_db, device) for pc in pcs] if md.speaker_norm else None
-    norm = features.mean_std(sum(pf.moments for pf in frames)) if frames else None  # type: ignore[union-attr]
+    norm = features.mean_std(sum(pf.moments for pf in frames), md.scaler.prior) if frames else None  # type: ignore[union-attr]
     part = Partial()
     for i, pc in enumerate(pcs):
         pf = frames[i] if frames else piece_frames(md.features, read, pc, settings.hop_s, settings.silence_db, device)

@@ -31,7 +31,7 @@ from ser_batch.cluster import RETRIES, dask_client, follow
 from ser_batch.errors import ConfigError, SerBatchError
 from ser_batch.inference import ScoreSettings, classify, file_reader, load_model, score_stream, speech_moments
 from ser_batch.labels import EMOTIONS
-from ser_batch.modeldir import default_model
+from ser_batch.modeldir import default_model, read_prior
 from ser_batch.pieces import Piece, PieceFrames, piece_frames
 from ser_batch.plan import TaskSpec
 from ser_batch.shards import remove_temporaries, text, write_table_atomic
@@ -244,7 +244,7 @@ def score(
                 todo = [s for s in every if not (parts_dir / STATS_DIR / s.name).is_file()]
                 _run(client, todo, lambda s: client.submit(stats_task, s, str(model_dir), settings, str(parts_dir), device, key=f"stats-{key}-{s.name}", retries=RETRIES, pure=False), failures, "h audio (encoding)", progress)
                 totals = spk.sum_moments(parts_dir / STATS_DIR / s.name for s in every if (parts_dir / STATS_DIR / s.name).is_file())
-                digest = spk.write_norms(totals, parts_dir / "norms.parquet")
+                digest = spk.write_norms(totals, parts_dir / "norms.parquet", read_prior(model_dir))
                 say(f"Speaker statistics of {len(totals)} speakers ({who}).")
             name = _part_name(digest)
             todo = [s for s in every if not (parts_dir / name(s)).is_file() and s.name not in failures]

@@ -266,14 +266,15 @@ def read_all(out: Path) -> tuple[pd.DataFrame, np.ndarray]:
     return pd.concat(metas, ignore_index=True), np.concatenate(feats)
 
 
-def speaker_moments(dirs: list[str] | tuple[str, ...]) -> dict[str, np.ndarray]:
+def speaker_moments(dirs: list[str] | tuple[str, ...], by: str = "speaker") -> dict[str, np.ndarray]:
     """Per speaker, the sum of their recordings' speech moments (3, coeffs) that ``extract`` kept in the file
-    tables of a frame-grid feature set: the one definition of a speaker's statistics, as ``score`` computes it."""
+    tables of a frame-grid feature set: the one definition of a speaker's statistics, as ``score`` computes it.
+    ``by="recording_id"``: each recording's own (what ``predict`` and ``score --speakers recording`` take)."""
     out: dict[str, np.ndarray] = {}
     for d in dirs:
         for f in sorted((Path(d) / "files").glob("part-*.parquet")):
-            t = pq.read_table(f, columns=["speaker", "moments"]).to_pydict()
-            for spk, m in zip(t["speaker"], t["moments"]):
+            t = pq.read_table(f, columns=[by, "moments"]).to_pydict()
+            for spk, m in zip(t[by], t["moments"]):
                 if m is not None:
                     out[spk] = out.get(spk, 0) + np.asarray(m).reshape(3, -1)
     return out

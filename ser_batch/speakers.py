@@ -109,12 +109,13 @@ def sum_moments(parts: Iterable[Path]) -> dict[str, np.ndarray]:
     return totals
 
 
-def write_norms(totals: dict[str, np.ndarray], path: Path) -> str:
-    """Each speaker's mean and std as a Parquet table (no pickle); returns its digest (parts depend on it)."""
+def write_norms(totals: dict[str, np.ndarray], path: Path, prior: np.ndarray | None = None) -> str:
+    """Each speaker's mean and std (shrunk toward the model's ``prior``, if it has one) as a Parquet table (no
+    pickle); returns its digest (parts depend on it)."""
     from ser_batch.shards import write_table_atomic
 
     names = sorted(totals)
-    ms = [features.mean_std(totals[s]) for s in names]
+    ms = [features.mean_std(totals[s], prior) for s in names]
     table = pa.table({"speaker": names, "mean": [m.tolist() for m, _ in ms], "std": [s.tolist() for _, s in ms]})
     write_table_atomic(table, path)
     h = hashlib.sha256()
@@ -147,13 +148,14 @@ def group_moments(dirs: Sequence[str], meta: pd.DataFrame, by: str = "speaker") 
     return out
 
 
-def normalise_rows(x: np.ndarray, meta: pd.DataFrame, dirs: Sequence[str], fs: FeatureSettings, by: str = "speaker") -> np.ndarray:
-    """Rows in memory z-scored in place with their group's statistics (``train.speaker_norm``'s definition): from the
-    moments ``extract`` kept for a frame-grid feature set, else from these rows' own frames. Returns ``x``."""
+def normalise_rows(x: np.ndarray, meta: pd.DataFrame, dirs: Sequence[str], fs: FeatureSettings, by: str = "speaker", prior: np.ndarray | None = None) -> np.ndarray:
+    """Rows in memory z-scored in place with their group's statistics (``train.speaker_norm``'s definition, shrunk
+    toward the model's ``prior``): from the moments ``extract`` kept for a frame-grid feature set, else from these
+    rows' own frames. Returns ``x``."""
     kept = group_moments(dirs, meta, by) if fs.grid else {}
     keys = meta[by].astype(str)
     for g in keys.unique():
         rows = (keys == g).to_numpy()
-        mean, std = features.mean_std(kept[g] if g in kept else features.moments(x[rows]))
+        mean, std = features.mean_std(kept[g] if g in kept else features.moments(x[rows]), prior)
         x[rows] = (x[rows] - mean) / std
     return x

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -67,6 +67,7 @@ class TrainSettings:
     coeff_mask: int = 8  # coefficients, at most, per mask
     speaker_norm: bool = False  # z-score each speaker's features with that speaker's own (unlabelled) recordings
     norm_by: str = "speaker"  # with speaker_norm: whose statistics, a speaker's or a corpus's (score: the job's own, --speakers job)
+    norm_prior_s: float = 10.0  # with speaker_norm: seconds of speech the training groups' typical statistics count for in every group's (features.shrinkage_prior; 0 is off)
     label_mask: bool = True  # each row's loss over the labels its corpus has only (module docstring)
     corpus_balance: str = "equal"  # equal | sqrt | none: each corpus's share of the training loss (row_weights)
     calibration: str = "none"  # none | val: fitted on the validation speakers (it made test ECE worse) | cv: `temperature`
@@ -77,6 +78,8 @@ class TrainSettings:
             raise ConfigError(f"corpus_balance must be one of {', '.join(CORPUS_BALANCE)}, got {self.corpus_balance!r}")
         if self.norm_by not in NORM_BY:
             raise ConfigError(f"norm_by must be one of {', '.join(NORM_BY)}, got {self.norm_by!r}")
+        if not 0 <= self.norm_prior_s <= 3600:
+            raise ConfigError(f"norm_prior_s must be between 0 and 3600 seconds of speech, got {self.norm_prior_s}")
         if self.calibration not in CALIBRATION:
             raise ConfigError(f"calibration must be one of {', '.join(CALIBRATION)}, got {self.calibration!r}")
         if not 0.05 <= self.temperature <= 20 or (self.temperature != 1.0 and self.calibration != "cv"):
@@ -119,8 +122,13 @@ def load_meta(feature_dirs: Sequence[str | os.PathLike[str]]) -> Data:
     return Data(tuple(str(d) for d in feature_dirs), meta, fs, aug, fps)  # type: ignore[arg-type]
 
 
-Norm = tuple[np.ndarray, np.ndarray, np.ndarray]
-"""Per-row speaker index, and per-speaker mean and std of each coefficient: (rows,), (speakers, C), (speakers, C)."""
+class Norm(NamedTuple):
+    """Per-row group index, each group's mean and std per coefficient, and the prior they were shrunk toward."""
+
+    codes: np.ndarray  # (rows,)
+    mean: np.ndarray  # (groups, C)
+    std: np.ndarray  # (groups, C)
+    prior: np.ndarray | None = None  # (3, C) moments (features.shrinkage_prior), saved with the model for score
 
 
 def iter_rows(data: Data, mask: np.ndarray, batch_rows: int = 4096, norm: Norm | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -147,10 +155,12 @@ def gather(data: Data, mask: np.ndarray, norm: Norm | None = None) -> np.ndarray
     return np.concatenate(parts)
 
 
-def speaker_norm(data: Data, by: str = "speaker", held_out: np.ndarray | None = None) -> Norm:
+def speaker_norm(data: Data, by: str = "speaker", held_out: np.ndarray | None = None, prior_s: float = 0.0) -> Norm:
     """Each speaker's (or corpus's, ``by``) mean and std per coefficient, over the frames of its original recordings
     (no labels). By corpus, the ``held_out`` rows (the test speakers) are a group of their own within their corpus:
-    ``score`` sees only the job it scores, never the training speakers' audio.
+    ``score`` sees only the job it scores, never the training speakers' audio. With ``prior_s``, every group's
+    moments get ``prior_s`` seconds' worth of the other groups' typical statistics (``features.shrinkage_prior``,
+    from the groups without held-out rows), as ``score`` and ``predict`` do with the saved prior.
 
     For a frame-grid feature set these are the moments ``extract`` kept per recording (``features.speech_moments``,
     the frames of its speech blocks): the definition ``score`` uses. For a test speaker this uses their unlabelled
@@ -165,13 +175,27 @@ def speaker_norm(data: Data, by: str = "speaker", held_out: np.ndarray | None = 
         kept = spk.group_moments(data.dirs, meta, by)
         for i, g in enumerate(groups):
             mom[i] = kept.get(g, 0)
-        mean, std = features.mean_std(mom)
-        return codes, mean, std
-    for x, idx in iter_rows(data, (data.meta["augmentation"] == "none").to_numpy()):
-        for s in np.unique(codes[idx]):
-            mom[s] += features.moments(x[codes[idx] == s])
-    mean, std = features.mean_std(mom)
-    return codes, mean, std
+    else:
+        for x, idx in iter_rows(data, (data.meta["augmentation"] == "none").to_numpy()):
+            for s in np.unique(codes[idx]):
+                mom[s] += features.moments(x[codes[idx] == s])
+    prior = None
+    if prior_s > 0:
+        own = np.ones(len(groups), bool) if held_out is None else ~np.isin(np.arange(len(groups)), codes[held_out])
+        prior = features.shrinkage_prior(mom[own & (mom[:, 0, 0] > 0)], prior_s / data.features.frame_s)
+    mean, std = features.mean_std(mom, prior)
+    return Norm(codes, mean, std, prior)
+
+
+def _alone(data: Data, rows: np.ndarray, norm: Norm) -> Norm:
+    """``norm`` for ``rows`` as if each recording were scored on its own: its own speech moments shrunk toward the
+    training prior (``predict``'s statistics) instead of its group's."""
+    own = shards.speaker_moments(data.dirs, "recording_id")
+    ids, codes = np.unique(data.meta["recording_id"].to_numpy()[rows], return_inverse=True)
+    mean, std = features.mean_std(np.stack([own[r] for r in ids]), norm.prior)
+    full = np.zeros(len(data.meta), np.int64)
+    full[rows] = codes
+    return Norm(full, mean, std, norm.prior)
 
 
 def label_masks(corpora: np.ndarray, y: np.ndarray, classes: Sequence[str], enabled: bool = True) -> np.ndarray:
@@ -269,7 +293,8 @@ def fit_scaler(data: Data, mask: np.ndarray, norm: Norm | None = None) -> Scaler
     for x, _ in iter_rows(data, mask, norm=norm):
         sc.partial_fit(x.reshape(len(x), -1))
     scale = np.where(sc.scale_ > 1e-8, sc.scale_, 1.0)
-    return Scaler(sc.mean_.reshape(data.features.shape).astype(np.float32), scale.reshape(data.features.shape).astype(np.float32))
+    prior = None if norm is None else norm.prior
+    return Scaler(sc.mean_.reshape(data.features.shape).astype(np.float32), scale.reshape(data.features.shape).astype(np.float32), prior)
 
 
 IN_MEMORY_ONLY = ("history", "test_predictions")
@@ -319,7 +344,7 @@ def fit(
     y = np.array([classes.index(c) if c in classes else -1 for c in labels])
     corpora = data.meta["corpus"].astype(str).to_numpy()
     targets = encode_targets(y, label_masks(corpora, y, classes, settings.label_mask))
-    norm = speaker_norm(data, settings.norm_by, data.meta["speaker"].isin(split.test_speakers).to_numpy()) if settings.speaker_norm else None
+    norm = speaker_norm(data, settings.norm_by, data.meta["speaker"].isin(split.test_speakers).to_numpy(), settings.norm_prior_s) if settings.speaker_norm else None
     scaler = fit_scaler(data, m["train"], norm)
     fs = data.features
     n_classes = len(classes)
@@ -374,11 +399,17 @@ def fit(
     if settings.calibration != "none":
         result["ece_uncalibrated"] = ev.expected_calibration_error(raw, y_test)
     result["temperature"] = temperature
+    alone = _alone(data, m["test"], norm) if norm is not None and norm.prior is not None and fs.grid else None
+    if alone is not None:  # what `predict` (and `score --speakers recording`) says of each test recording on its own
+        w_alone = ev.apply_temperature(np.asarray(model.predict(scaler.transform(gather(data, m["test"], alone)), batch_size=256, verbose=0)), temperature)
+        proba_alone = ev.per_recording(w_alone, y[m["test"]], recordings[m["test"]])[0]
+        result["uar_alone"] = ev.metrics(y_test, proba_alone.argmax(axis=1), classes)["uar"]
     # lets a benchmark average models (proba) and cross-validation fit a temperature on other folds (windows, raw)
     result["test_predictions"] = {
         "y": y_test.tolist(),
         "proba": proba.tolist(),
         "windows": {"proba": windows.tolist(), "y": y[m["test"]].tolist(), "recording": recordings[m["test"]].astype(str).tolist()},
+        **({"proba_alone": proba_alone.tolist()} if alone is not None else {}),
     }
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items() if k != "learning_rate"}
     epochs = len(history.get("loss", []))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -250,7 +251,7 @@ def extracted(tmp_path_factory: pytest.TempPathFactory, dask_scheduler: str) -> 
     return Extracted(root, good, bad, out, result)
 
 
-def make_tiny_model(path: Path, classes: list[str] | None = None, name: str = "tiny", speaker_norm: bool = False, features: str = "seed", norm_by: str = "speaker") -> Path:
+def make_tiny_model(path: Path, classes: list[str] | None = None, name: str = "tiny", speaker_norm: bool = False, features: str = "seed", norm_by: str = "speaker", prior: Any = None) -> Path:
     """An untrained model directory with an identity scaler: fast to build, loads safely. Seed features and the
     'frames' model by default; ``features="whisper_base"`` gives a frame-grid model ('pool')."""
     import keras
@@ -272,5 +273,5 @@ def make_tiny_model(path: Path, classes: list[str] | None = None, name: str = "t
         "protocol": "holdout",
         "split": {"train_speakers": [], "val_speakers": [], "test_speakers": []},
     }
-    scaler = modeldir.Scaler(np.zeros(fs.shape, np.float32), np.ones(fs.shape, np.float32))
+    scaler = modeldir.Scaler(np.zeros(fs.shape, np.float32), np.ones(fs.shape, np.float32), prior)
     return modeldir.save(path, model, config, scaler)

@@ -23,7 +23,7 @@ import soundfile as sf
 from conftest import REPO, make_tiny_model, tone
 from typer.testing import CliRunner
 
-from ser_batch import corpora, modeldir
+from ser_batch import corpora, features, modeldir
 from ser_batch import score as S
 from ser_batch.errors import ConfigError, ModelDirError
 from ser_batch.features import FeatureSettings
@@ -739,8 +739,21 @@ def test_a_corpus_normalised_model_takes_the_whole_jobs_statistics(two_actors: P
     score([two_actors], tmp_path / "l.parquet", model=model, speakers="layout", scheduler=scheduler, progress=False, settings=coarse)
     by_actor = _by_actor(pd.read_parquet(tmp_path / "l.parquet"))  # grouped by actor instead, the level goes
     np.testing.assert_allclose(by_actor.loc["Actor_01"].to_numpy(), by_actor.loc["Actor_02"].to_numpy(), atol=1e-4)
+    y = speechy(16_000, 4.0, seed=1).astype(np.float32)
     with pytest.raises(ConfigError, match="whole job"):  # one recording has no job's statistics: refused, not chance
-        predict(speechy(16_000, 4.0, seed=1).astype(np.float32), 16_000, model=model)
+        predict(y, 16_000, model=model)
+    # with a prior (the training groups' typical statistics) a lone recording is standardised against it: judged,
+    # and its level heard, where its own statistics alone would erase it
+    fs = modeldir.load(model).features
+    prior = features.shrinkage_prior(features.moments(np.random.default_rng(0).normal(0.0, 1.0, (400, fs.n_coeffs)))[None], 200.0)
+    shrunk = make_tiny_model(tmp_path / "tiny-prior", name="tiny-prior", speaker_norm=True, norm_by="corpus", prior=prior)
+    np.testing.assert_allclose(modeldir.load(shrunk).scaler.prior, prior)
+    loud, quiet = predict(y, 16_000, model=shrunk), predict(0.3 * y, 16_000, model=shrunk)
+    assert loud.emotion is not None
+    assert max(abs(np.log(loud.probabilities[e]) - np.log(quiet.probabilities[e])) for e in loud.probabilities) > 1e-3
+    score([two_actors], tmp_path / "s.parquet", model=shrunk, speakers="layout", scheduler=scheduler, progress=False, settings=coarse)
+    by_actor = _by_actor(pd.read_parquet(tmp_path / "s.parquet"))  # each actor's 3 clips, shrunk toward the prior
+    assert np.abs(np.log(by_actor.loc["Actor_01"].to_numpy()) - np.log(by_actor.loc["Actor_02"].to_numpy())).max() > 1e-3
 
 
 def test_speakers_option_needs_a_normalised_model(two_actors: Path, tiny_model: Path, tmp_path: Path) -> None:

@@ -301,20 +301,74 @@ def test_corpus_norm_standardises_each_corpus_as_a_whole(features: Path) -> None
     from ser_batch.train import gather, speaker_norm
 
     data = load_meta([str(features)])
-    codes, mean, _ = speaker_norm(data, "corpus")
-    assert len(mean) == data.meta["corpus"].nunique() and np.array_equal(np.unique(codes), np.arange(len(mean)))
+    codes, mean, _, prior = speaker_norm(data, "corpus")
+    assert prior is None and len(mean) == data.meta["corpus"].nunique() and np.array_equal(np.unique(codes), np.arange(len(mean)))
     original = (data.meta["augmentation"] == "none").to_numpy()
-    x = gather(data, original, (codes, *speaker_norm(data, "corpus")[1:]))
+    x = gather(data, original, speaker_norm(data, "corpus"))
     corpus = data.meta.loc[original, "corpus"].to_numpy()
     for c in np.unique(corpus):
         np.testing.assert_allclose(x[corpus == c].reshape(-1, x.shape[-1]).mean(axis=0), 0.0, atol=1e-3)
     spk = data.meta.loc[original, "speaker"].to_numpy()  # a speaker's own level is kept (as speaker norm would not)
     assert max(np.abs(x[spk == s].mean()) for s in np.unique(spk)) > 1e-2
     held = data.meta["speaker"].isin(data.meta["speaker"].unique()[:2]).to_numpy()  # two test speakers: their own group
-    codes2, mean2, _ = speaker_norm(data, "corpus", held)
+    codes2, mean2, _, _ = speaker_norm(data, "corpus", held)
     assert len(mean2) == len(mean) + 1 and len(set(codes2[held])) == 1 and not set(codes2[held]) & set(codes2[~held])
     with pytest.raises(ConfigError, match="norm_by"):
         TrainSettings(norm_by="label")
+
+
+def test_the_prior_shrinks_small_groups_toward_the_training_groups_and_leaves_large_ones(features: Path) -> None:
+    from ser_batch import features as F
+    from ser_batch.train import speaker_norm
+
+    rng = np.random.default_rng(0)
+    groups = np.stack([F.moments(rng.normal(mu, sd, (2000, 3))) for mu, sd in ((0.0, 1.0), (4.0, 3.0))])
+    prior = F.shrinkage_prior(groups, 50.0)
+    mean, std = F.mean_std(prior)
+    np.testing.assert_allclose(mean, 2.0, atol=0.1)  # each group counts once, however long
+    np.testing.assert_allclose(std, np.sqrt((1 + 9) / 2), atol=0.2)  # a typical group's spread, not the spread between groups
+    assert prior[0, 0] == 50.0
+    lone = F.moments(rng.normal(10.0, 0.1, (5, 3)))  # a lone short recording: pulled most of the way to the prior
+    assert F.mean_std(lone)[1].max() < 0.5 and 2.0 < F.mean_std(lone, prior)[0].min() < 4.0
+    big = F.moments(rng.normal(10.0, 1.0, (50000, 3)))
+    np.testing.assert_allclose(F.mean_std(big, prior)[0], F.mean_std(big)[0], atol=0.05)
+
+    data = load_meta([str(features)])
+    held = data.meta["speaker"].isin(data.meta["speaker"].unique()[:2]).to_numpy()
+    plain, shrunk = speaker_norm(data, "speaker", held), speaker_norm(data, "speaker", held, prior_s=5.0)
+    assert plain.prior is None and shrunk.prior is not None and shrunk.prior[0, 0] == pytest.approx(5.0 / data.features.frame_s)
+    assert not np.allclose(plain.mean, shrunk.mean) and np.array_equal(plain.codes, shrunk.codes)
+    with pytest.raises(ConfigError, match="norm_prior_s"):
+        TrainSettings(norm_prior_s=-1)
+
+
+def test_a_corpus_normalised_fit_also_reports_each_recording_judged_alone(tmp_path_factory: pytest.TempPathFactory, dask_scheduler: str) -> None:
+    """With a prior, fit reports what `predict` would say of each test recording on its own (its own statistics
+    shrunk toward the prior), beside the figure with the test speakers' group statistics."""
+    from ser_batch import features as F
+    from ser_batch.extract import extract
+    from ser_batch.train import _alone, gather, speaker_norm
+
+    root = write_corpus(tmp_path_factory.mktemp("grid_corpus"), actors=(1, 2, 3, 4, 5, 11), reps=("01",))
+    out = tmp_path_factory.mktemp("grid_features") / "features"
+    extract([root], out, feature_settings=FeatureSettings.preset("whisper_base"), augment_settings=None, scheduler=dask_scheduler, progress=False)
+    data = load_meta([str(out)])
+    sp = splits.speaker_split(data.meta["speaker"].unique(), fold=1, n_val=1, seed=0)
+    test = data.meta["speaker"].isin(sp.test_speakers).to_numpy()
+    norm = speaker_norm(data, "corpus", test, prior_s=5.0)
+    alone = _alone(data, test, norm)
+    rid = data.meta["recording_id"].to_numpy()[test][0]
+    own = shards.speaker_moments([str(out)], "recording_id")[rid]
+    mean, std = F.mean_std(own, norm.prior)
+    rows = test & (data.meta["recording_id"] == rid).to_numpy()
+    np.testing.assert_allclose(gather(data, rows, alone), (gather(data, rows) - mean) / std, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(gather(data, rows, alone), gather(data, rows, norm), atol=1e-3)
+    settings = TrainSettings(model="linear", epochs=1, batch_size=8, speaker_norm=True, norm_by="corpus", norm_prior_s=5.0)
+    result = fit([str(out)], sp, settings)
+    assert 0.0 <= result["uar_alone"] <= 1.0
+    alone_p, group_p = (np.asarray(result["test_predictions"][k]) for k in ("proba_alone", "proba"))
+    assert alone_p.shape == group_p.shape and not np.allclose(alone_p, group_p)
+    assert "uar_alone" not in fit([str(out)], sp, dataclasses.replace(settings, norm_prior_s=0.0))
 
 
 def test_a_speaker_normalised_holdout_model_says_so_and_refuses_raw_features(features: Path, tmp_path: Path) -> None:
