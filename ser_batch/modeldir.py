@@ -328,12 +328,16 @@ def write_model_card(path: str | os.PathLike[str], corpora: list[str], extra: st
         }.get(config["model"].get("calibration"), f"- Temperature (calibration, fitted on validation speakers): {config.get('temperature', 1.0):.3f}."),
         "",
     ]
+    prior_s = float(config["model"].get("norm_prior_s") or 0.0)
+    shrunk = (f" Every group's statistics are shrunk toward the training {'corpora' if config['model'].get('norm_by') == 'corpus' else 'speakers'}' "
+              f"typical statistics, worth {prior_s:g} s of speech, so a lone recording or a small job is judged against "
+              "them (`predict` does so).") if prior_s > 0 else ""
     if config["model"].get("speaker_norm") is True and config["model"].get("norm_by") == "corpus":
         lines += [
             "**Corpus-normalised.** Features are z-scored with each corpus's own statistics before the model, in "
             "training, and when scoring with the statistics of the whole job (`ser-batch score --speakers job`, the "
             "default for this model; a CSV path,speaker groups recordings otherwise). Score an archive of many "
-            "recordings whose emotions are mixed; a job of one clip, or of mostly one emotion, normalises that away.",
+            "recordings whose emotions are mixed; a job of mostly one emotion normalises part of that away." + shrunk,
             "",
         ]
     elif config["model"].get("speaker_norm") is True:
@@ -342,7 +346,7 @@ def write_model_card(path: str | os.PathLike[str], corpora: list[str], extra: st
             "training and when scoring: `ser-batch score` gathers them per speaker first (`--speakers layout | "
             "recording | FILE.csv`). Give it several recordings of each speaker; with one short clip the statistics "
             "are that clip's own and the figures below do not apply. The test speakers' statistics came from their "
-            "own unlabelled recordings, as `score` does.",
+            "own unlabelled recordings, as `score` does." + shrunk,
             "",
         ]
     if metrics:
@@ -353,7 +357,9 @@ def write_model_card(path: str | os.PathLike[str], corpora: list[str], extra: st
             f"macro F1 {metrics['macro_f1']:.3f}, weighted F1 {metrics['weighted_f1']:.3f}"
             + (f", expected calibration error {metrics['ece']:.3f}" if "ece" in metrics else "")
             + (f" ({metrics['ece_uncalibrated']:.3f} before temperature scaling)" if "ece_uncalibrated" in metrics else "")
-            + ".",
+            + "."
+            + (f" Each test recording judged alone (its own statistics shrunk toward the prior, as `predict` does): UAR "
+               f"{metrics['uar_alone']:.3f}." if "uar_alone" in metrics else ""),
             "",
             "| class | recall | precision | F1 | support |",
             "|---|---|---|---|---|",

@@ -603,7 +603,8 @@ def _write_cv(out: Path, results: list[dict[str, Any]], settings: TrainSettings,
     rows = [{k: v for k, v in r.items() if k not in IN_MEMORY_ONLY} for r in results]
     summary = {
         k: {"mean": float(np.mean([r[k] for r in rows])), "sd": float(np.std([r[k] for r in rows]))}
-        for k in ("accuracy", "macro_f1", "uar", "weighted_f1", "ece", "seconds_per_epoch")
+        for k in ("accuracy", "macro_f1", "uar", "weighted_f1", "ece", "seconds_per_epoch", "uar_alone")
+        if all(k in r for r in rows)
     }
     classes = rows[0]["classes"]
     pooled = np.sum([np.asarray(r["confusion"]) for r in rows if r["classes"] == classes], axis=0)
@@ -626,6 +627,9 @@ def _write_cv(out: Path, results: list[dict[str, Any]], settings: TrainSettings,
             f"{calibration['ece_after']:.3f} after temperature scaling, each fold scaled by a temperature fitted on the "
             f"other folds; one temperature fitted on all {calibration['folds']} folds: {calibration['temperature']:.3f}.\n\n"
         )
+    if "uar_alone" in summary:
+        cal += (f"Each test recording judged alone (its own statistics shrunk toward the training groups', as `predict` "
+                f"does): UAR {summary['uar_alone']['mean']:.3f} ± {summary['uar_alone']['sd']:.3f}.\n\n")
     (out / "report.md").write_text(
         f"# Cross-validation: {settings.model} model\n\n{report['protocol']}.\n\n{ev.summary_table(rows)}\n\n{cal}"
         "![pooled confusion matrix](confusion.png)\n"
