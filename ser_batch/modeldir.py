@@ -344,9 +344,9 @@ def write_model_card(path: str | os.PathLike[str], corpora: list[str], extra: st
         lines += [
             "**Speaker-normalised.** Features are z-scored with each speaker's own statistics before the model, in "
             "training and when scoring: `ser-batch score` gathers them per speaker first (`--speakers layout | "
-            "recording | FILE.csv`). Give it several recordings of each speaker; with one short clip the statistics "
-            "are that clip's own and the figures below do not apply. The test speakers' statistics came from their "
-            "own unlabelled recordings, as `score` does." + shrunk,
+            "recording | FILE.csv`). Give it several recordings of each speaker"
+            + ("." if shrunk else "; with one short clip the statistics are that clip's own and the figures below do not apply.")
+            + " The test speakers' statistics came from their own unlabelled recordings, as `score` does." + shrunk,
             "",
         ]
     if metrics:
