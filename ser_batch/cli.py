@@ -331,7 +331,7 @@ def predict(
 
     try:
         settings = read_config(model or default_model())["model"]
-        prior = read_prior(model or default_model())
+        prior = read_prior(model or default_model()) if settings.get("speaker_norm") is True else None  # scaler.json is large: parsed only when it matters
     except SerBatchError:
         settings, prior = {}, None  # each file reports the broken model below, as before
     if settings.get("speaker_norm") is True and settings.get("norm_by") != "corpus" and prior is None:  # a corpus-normalised one is refused per file

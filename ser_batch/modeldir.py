@@ -329,8 +329,8 @@ def write_model_card(path: str | os.PathLike[str], corpora: list[str], extra: st
         "",
     ]
     prior_s = float(config["model"].get("norm_prior_s") or 0.0)
-    shrunk = (f" Every group's statistics are shrunk toward the {'training corpora' + chr(39) + 's' if config['model'].get('norm_by') == 'corpus' else 'training speakers' + chr(39)} "
-              f"typical statistics, worth {prior_s:g} s of speech, so a lone recording or a small job is judged against "
+    whose = "training corpora's" if config["model"].get("norm_by") == "corpus" else "training speakers'"
+    shrunk = (f" Every group's statistics are shrunk toward the {whose} typical statistics, worth {prior_s:g} s of speech, so a lone recording or a small job is judged against "
               "them (`predict` does so).") if prior_s > 0 else ""
     if config["model"].get("speaker_norm") is True and config["model"].get("norm_by") == "corpus":
         lines += [
