@@ -24,6 +24,7 @@ same shape: memory depends on the model's size, not on its weights being trained
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import tempfile
@@ -71,11 +72,11 @@ def run_on_fresh_cluster(workers: int, job, warmup=None):  # type: ignore[no-unt
 
 
 def _import_extract() -> None:
-    import ser_batch.extract  # noqa: F401
+    importlib.import_module("ser_batch.extract")
 
 
 def _import_score() -> None:
-    import ser_batch.score  # noqa: F401
+    importlib.import_module("ser_batch.score")
 
 
 def replicate(files: list[Path], root: Path, copies: int) -> Path:
@@ -175,10 +176,10 @@ def main() -> None:
             if corpus.is_dir():
                 entries, _ = corpora.discover([corpus])
                 files = [e.path for e in entries][: args.files]
-                source = f"{corpus.name}"
+                print(f"extract: {len(files)} files of {corpus.name}", file=sys.stderr)
             else:
                 files = synthetic_corpus(tmp / "synthetic", args.files)
-                source = "synthetic (corpus not found)"
+                print(f"extract: {len(files)} synthetic files ({corpus} not found)", file=sys.stderr)
             aug = None if args.no_augment else AugmentSettings()
             for k in (int(s) for s in args.scales.split(",")):
                 root = replicate(files, tmp / f"x{k}", k)

@@ -3,7 +3,7 @@
     python benchmarks/skew.py [--model models/ser-speaker-norm] [--features features/ser-default-v6-whisper4]
 
 A speaker-normalised model standardises each speaker's features with that speaker's statistics (the moments of the
-frames of their speech, ``shards.speaker_moments``). Every RAVDESS actor records every emotion, so in training and
+frames of their speech, ``speakers.group_moments``). Every RAVDESS actor records every emotion, so in training and
 in the card's figures those statistics are balanced. A call-centre agent's calls are mostly neutral. Here the
 model's own test speakers (never trained or validated on) are scored on all their recordings, with statistics
 taken from a subset of their recordings only:

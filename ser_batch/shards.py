@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -266,15 +266,15 @@ def read_all(out: Path) -> tuple[pd.DataFrame, np.ndarray]:
     return pd.concat(metas, ignore_index=True), np.concatenate(feats)
 
 
-def speaker_moments(dirs: list[str] | tuple[str, ...], by: str = "speaker") -> dict[str, np.ndarray]:
-    """Per speaker, the sum of their recordings' speech moments (3, coeffs) that ``extract`` kept in the file
-    tables of a frame-grid feature set: the one definition of a speaker's statistics, as ``score`` computes it.
-    ``by="recording_id"``: each recording's own (what ``predict`` and ``score --speakers recording`` take)."""
+def recording_moments(dirs: Sequence[str]) -> dict[str, np.ndarray]:
+    """Each recording's speech moments (3, coeffs) that ``extract`` kept in the file tables of a frame-grid feature
+    set (``features.speech_moments``): summed per group by ``speakers.group_moments``, the one definition of a
+    speaker's (or corpus's, or a lone recording's) statistics."""
     out: dict[str, np.ndarray] = {}
     for d in dirs:
         for f in sorted((Path(d) / "files").glob("part-*.parquet")):
-            t = pq.read_table(f, columns=[by, "moments"]).to_pydict()
-            for spk, m in zip(t[by], t["moments"]):
+            t = pq.read_table(f, columns=["recording_id", "moments"]).to_pydict()
+            for rid, m in zip(t["recording_id"], t["moments"]):
                 if m is not None:
-                    out[spk] = out.get(spk, 0) + np.asarray(m).reshape(3, -1)
+                    out[rid] = out.get(rid, 0) + np.asarray(m).reshape(3, -1)
     return out

@@ -132,19 +132,16 @@ def read_norms(path: str, _mtime_ns: int = 0) -> dict[str, Norm]:
 
 
 def group_moments(dirs: Sequence[str], meta: pd.DataFrame, by: str = "speaker") -> dict[str, np.ndarray]:
-    """Moments (3, coeffs) per normalisation group of a frame-grid feature set: a speaker's are the speech moments
-    ``extract`` kept for their recordings (the definition ``score`` uses); a corpus's the sum of its speakers' in
-    ``meta``."""
+    """Moments (3, coeffs) per normalisation group (``by``: speaker, corpus or recording_id) of a frame-grid feature
+    set: the sum of the speech moments ``extract`` kept for the group's recordings in ``meta`` (the definition
+    ``score`` uses)."""
     from ser_batch import shards
 
-    kept = shards.speaker_moments(dirs)
-    if by == "speaker":
-        return kept
-    owner = dict(zip(meta["speaker"], meta[by].astype(str)))
+    owner = dict(zip(meta["recording_id"], meta[by].astype(str)))
     out: dict[str, np.ndarray] = {}
-    for spk, m in kept.items():
-        if spk in owner:
-            out[owner[spk]] = out.get(owner[spk], 0) + m
+    for rid, m in shards.recording_moments(dirs).items():
+        if rid in owner:
+            out[owner[rid]] = out.get(owner[rid], 0) + m
     return out
 
 

@@ -190,7 +190,7 @@ def speaker_norm(data: Data, by: str = "speaker", held_out: np.ndarray | None = 
 def _alone(data: Data, rows: np.ndarray, norm: Norm) -> Norm:
     """``norm`` for ``rows`` as if each recording were scored on its own: its own speech moments shrunk toward the
     training prior (``predict``'s statistics) instead of its group's."""
-    own = shards.speaker_moments(data.dirs, "recording_id")
+    own = spk.group_moments(data.dirs, data.meta, "recording_id")
     ids, codes = np.unique(data.meta["recording_id"].to_numpy()[rows], return_inverse=True)
     mean, std = features.mean_std(np.stack([own[r] for r in ids]), norm.prior)
     full = np.zeros(len(data.meta), np.int64)

@@ -358,7 +358,7 @@ def test_a_corpus_normalised_fit_also_reports_each_recording_judged_alone(tmp_pa
     norm = speaker_norm(data, "corpus", test, prior_s=5.0)
     alone = _alone(data, test, norm)
     rid = data.meta["recording_id"].to_numpy()[test][0]
-    own = shards.speaker_moments([str(out)], "recording_id")[rid]
+    own = shards.recording_moments([str(out)])[rid]
     mean, std = F.mean_std(own, norm.prior)
     rows = test & (data.meta["recording_id"] == rid).to_numpy()
     np.testing.assert_allclose(gather(data, rows, alone), (gather(data, rows) - mean) / std, rtol=1e-4, atol=1e-4)
