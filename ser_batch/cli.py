@@ -216,7 +216,7 @@ def train(
     norm_by: Annotated[str, typer.Option(default_factory=_train_setting("norm_by"), show_default=DEFAULT_MODELS, help="With --speaker-norm: 'speaker', or 'corpus' (each corpus z-scored with its own statistics; score takes the job's).")],
     norm_prior_s: Annotated[float, typer.Option(default_factory=_train_setting("norm_prior_s"), show_default=DEFAULT_MODELS, help="With --speaker-norm: seconds of speech the training groups' typical statistics count for in every group's, so that a lone recording is judged (0: off).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory (holdout, seed-random) or report folder (cv).")] = Path("models/my-model"),
-    protocol: Annotated[str, typer.Option(help="holdout: one speaker fold is the test set; cv: every fold once (mean ± sd); seed-random: the origin's LEAKY row split, for comparison only.")] = "holdout",
+    protocol: Annotated[str, typer.Option(help="holdout: one speaker fold is the test set; cv: every fold once (mean ± sd); all: every speaker trains but a few validation speakers (no figures; the shipped model once cv has chosen); seed-random: the origin's LEAKY row split, for comparison only.")] = "holdout",
     fold: Annotated[int, typer.Option(help="Test fold for holdout (1-6; RAVDESS uses the EmoBox actor folds).")] = 1,
     scheduler: Scheduler = None,
     workers: Workers = None,
@@ -247,6 +247,9 @@ def train(
             f"cv over {len(result['folds'])} speaker folds: UAR {s['uar']['mean']:.3f} ± {s['uar']['sd']:.3f}, "
             f"accuracy {s['accuracy']['mean']:.3f} ± {s['accuracy']['sd']:.3f}, macro F1 {s['macro_f1']['mean']:.3f} -> {out}/report.md"
         )
+    elif protocol == "all":
+        typer.echo(f"trained on all speakers ({result['rows']['train']} rows; {result['rows']['val']} validation rows chose the epoch), "
+                   f"{result['epochs_run']} epochs, {result['seconds_per_epoch']:.1f} s/epoch -> {out}; no test speakers: cross-validate the configuration for figures")
     else:
         what = "LEAKY seed-random split" if protocol == "seed-random" else f"unseen test speakers (fold {fold})"
         typer.echo(
@@ -374,6 +377,9 @@ def job(
         r = run_job(spec, scheduler=scheduler, workers=workers, progress=not quiet, echo=_echo(quiet))
     except SerBatchError as exc:
         _fail(exc)
+        return
+    if "uar" not in r:  # protocol all: every speaker trained; the card carries the cross-validated figures
+        typer.echo(f"{spec}: trained on all speakers ({r['rows']['train']} rows), {r['epochs_run']} epochs; figures: the model card")
         return
     typer.echo(f"{spec}: test speakers UAR {r['uar']:.3f}, accuracy {r['accuracy']:.3f}, macro F1 {r['macro_f1']:.3f}")
 

@@ -30,7 +30,7 @@ import pandas as pd
 
 from ser_batch.errors import ConfigError
 
-PROTOCOLS = ("holdout", "cv", "seed-random", "loco")
+PROTOCOLS = ("holdout", "cv", "seed-random", "loco", "all")
 N_FOLDS = 6
 
 RAVDESS_EMOBOX_FOLDS: dict[int, tuple[int, ...]] = {
@@ -154,6 +154,17 @@ def loco_split(speakers: Iterable[str], corpus: str, n_val: int = 2, seed: int =
     if not train:
         raise ConfigError(f"leaving {corpus!r} out leaves no training speakers; add shards of another corpus")
     return Split("loco", None, tuple(train), tuple(val), tuple(test), seed)
+
+
+def all_split(speakers: Iterable[str], n_val: int = 2, seed: int = 0, n_folds: int = N_FOLDS) -> Split:
+    """Every speaker trains except ``n_val`` validation speakers of each corpus with at least ``n_folds`` speakers
+    (they choose the epoch): the shipped model once cross-validation has chosen its configuration. No test set."""
+    all_speakers = sorted(set(speakers))
+    val = validation_speakers(all_speakers, foldable(all_speakers, n_folds), n_val, seed, 0)
+    train = [s for s in all_speakers if s not in val]
+    if not train:
+        raise ConfigError("no training speakers; check the shards")
+    return Split("all", None, tuple(train), tuple(val), (), seed)
 
 
 def masks(meta: pd.DataFrame, split: Split) -> dict[str, np.ndarray]:

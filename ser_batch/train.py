@@ -122,8 +122,9 @@ def load_meta(feature_dirs: Sequence[str | os.PathLike[str]]) -> Data:
     return Data(tuple(str(d) for d in feature_dirs), meta, fs, aug, fps)  # type: ignore[arg-type]
 
 
-class Norm(NamedTuple):
-    """Per-row group index, each group's mean and std per coefficient, and the prior they were shrunk toward."""
+class GroupNorms(NamedTuple):
+    """Per-row group index, each group's mean and std per coefficient, and the prior they were shrunk toward: the
+    training-side table of what ``inference.Norm`` is for one group when scoring."""
 
     codes: np.ndarray  # (rows,)
     mean: np.ndarray  # (groups, C)
@@ -131,7 +132,7 @@ class Norm(NamedTuple):
     prior: np.ndarray | None = None  # (3, C) moments (features.shrinkage_prior), saved with the model for score
 
 
-def iter_rows(data: Data, mask: np.ndarray, batch_rows: int = 4096, norm: Norm | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def iter_rows(data: Data, mask: np.ndarray, batch_rows: int = 4096, norm: GroupNorms | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Stream (features, row index) of the selected rows, shard by shard, in data.meta order."""
     offset = 0
     for d in data.dirs:
@@ -141,13 +142,13 @@ def iter_rows(data: Data, mask: np.ndarray, batch_rows: int = 4096, norm: Norm |
                 idx = np.flatnonzero(sel) + offset
                 xs = x[sel]
                 if norm is not None:
-                    spk = norm[0][idx]
-                    xs = ((xs - norm[1][spk][:, None, :]) / norm[2][spk][:, None, :]).astype(np.float32)
+                    g = norm.codes[idx]
+                    xs = ((xs - norm.mean[g][:, None, :]) / norm.std[g][:, None, :]).astype(np.float32)
                 yield xs, idx
             offset += len(meta)
 
 
-def gather(data: Data, mask: np.ndarray, norm: Norm | None = None) -> np.ndarray:
+def gather(data: Data, mask: np.ndarray, norm: GroupNorms | None = None) -> np.ndarray:
     """All selected rows' features in memory, in meta order."""
     parts = [x for x, _ in iter_rows(data, mask, norm=norm)]
     if not parts:
@@ -155,7 +156,7 @@ def gather(data: Data, mask: np.ndarray, norm: Norm | None = None) -> np.ndarray
     return np.concatenate(parts)
 
 
-def speaker_norm(data: Data, by: str = "speaker", held_out: np.ndarray | None = None, prior_s: float = 0.0) -> Norm:
+def speaker_norm(data: Data, by: str = "speaker", held_out: np.ndarray | None = None, prior_s: float = 0.0) -> GroupNorms:
     """Each speaker's (or corpus's, ``by``) mean and std per coefficient, over the frames of its original recordings
     (no labels). By corpus, the ``held_out`` rows (the test speakers) are a group of their own within their corpus:
     ``score`` sees only the job it scores, never the training speakers' audio. With ``prior_s``, every group's
@@ -184,10 +185,10 @@ def speaker_norm(data: Data, by: str = "speaker", held_out: np.ndarray | None = 
         own = np.ones(len(groups), bool) if held_out is None else ~np.isin(np.arange(len(groups)), codes[held_out])
         prior = features.shrinkage_prior(mom[own & (mom[:, 0, 0] > 0)], prior_s / data.features.frame_s)
     mean, std = features.mean_std(mom, prior)
-    return Norm(codes, mean, std, prior)
+    return GroupNorms(codes, mean, std, prior)
 
 
-def _alone(data: Data, rows: np.ndarray, norm: Norm) -> Norm:
+def _alone(data: Data, rows: np.ndarray, norm: GroupNorms) -> GroupNorms:
     """``norm`` for ``rows`` as if each recording were scored on its own: its own speech moments shrunk toward the
     training prior (``predict``'s statistics) instead of its group's."""
     own = spk.group_moments(data.dirs, data.meta, "recording_id")
@@ -195,7 +196,7 @@ def _alone(data: Data, rows: np.ndarray, norm: Norm) -> Norm:
     mean, std = features.mean_std(np.stack([own[r] for r in ids]), norm.prior)
     full = np.zeros(len(data.meta), np.int64)
     full[rows] = codes
-    return Norm(full, mean, std, norm.prior)
+    return GroupNorms(full, mean, std, norm.prior)
 
 
 def label_masks(corpora: np.ndarray, y: np.ndarray, classes: Sequence[str], enabled: bool = True) -> np.ndarray:
@@ -285,7 +286,7 @@ def row_weights(y: np.ndarray, corpora: np.ndarray, n_classes: int, class_weight
     return (w * n / w.sum()).astype(np.float32)
 
 
-def fit_scaler(data: Data, mask: np.ndarray, norm: Norm | None = None) -> Scaler:
+def fit_scaler(data: Data, mask: np.ndarray, norm: GroupNorms | None = None) -> Scaler:
     """Per-(frame, coeff) standardisation from training rows, streamed."""
     from sklearn.preprocessing import StandardScaler
 
@@ -339,7 +340,7 @@ def fit(
         raise ConfigError("training rows hold fewer than two labels")
     for part in ("val", "test"):
         m[part] &= np.isin(labels, classes)
-    if not m["test"].any():
+    if not m["test"].any() and split.protocol != "all":
         raise ConfigError("the split leaves no test rows")
     y = np.array([classes.index(c) if c in classes else -1 for c in labels])
     corpora = data.meta["corpus"].astype(str).to_numpy()
@@ -388,29 +389,9 @@ def fit(
     if settings.calibration == "val" and val is not None:  # on the validation speakers, never on the test speakers
         p_val = np.asarray(model.predict(val[0], batch_size=256, verbose=0))
         temperature = ev.fit_temperature(p_val, y[m["val"]], recordings[m["val"]])
-    x_test = gather(data, m["test"], norm)
-    windows = np.asarray(model.predict(scaler.transform(x_test), batch_size=256, verbose=0))
-    # as score judges a recording: the mean probability over its windows (each window's temperature-scaled)
-    raw, y_test = ev.per_recording(windows, y[m["test"]], recordings[m["test"]])
-    proba = ev.per_recording(ev.apply_temperature(windows, temperature), y[m["test"]], recordings[m["test"]])[0]
-    result = ev.metrics(y_test, proba.argmax(axis=1), classes)
+    result = _judge(model, data, m["test"], y, classes, scaler, norm, temperature, settings) if m["test"].any() else {"classes": classes}
     result["calibration"] = settings.calibration
-    result["ece"] = ev.expected_calibration_error(proba, y_test)  # of the probabilities the model gives, test speakers
-    if settings.calibration != "none":
-        result["ece_uncalibrated"] = ev.expected_calibration_error(raw, y_test)
     result["temperature"] = temperature
-    alone = _alone(data, m["test"], norm) if norm is not None and norm.prior is not None and fs.grid else None
-    if alone is not None:  # what `predict` (and `score --speakers recording`) says of each test recording on its own
-        w_alone = ev.apply_temperature(np.asarray(model.predict(scaler.transform(gather(data, m["test"], alone)), batch_size=256, verbose=0)), temperature)
-        proba_alone = ev.per_recording(w_alone, y[m["test"]], recordings[m["test"]])[0]
-        result["uar_alone"] = ev.metrics(y_test, proba_alone.argmax(axis=1), classes)["uar"]
-    # lets a benchmark average models (proba) and cross-validation fit a temperature on other folds (windows, raw)
-    result["test_predictions"] = {
-        "y": y_test.tolist(),
-        "proba": proba.tolist(),
-        "windows": {"proba": windows.tolist(), "y": y[m["test"]].tolist(), "recording": recordings[m["test"]].astype(str).tolist()},
-        **({"proba_alone": proba_alone.tolist()} if alone is not None else {}),
-    }
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items() if k != "learning_rate"}
     epochs = len(history.get("loss", []))
     result.update(
@@ -431,7 +412,36 @@ def fit(
     return result
 
 
-def _stream_dataset(data: Data, mask: np.ndarray, targets: np.ndarray, weights: np.ndarray, scaler: Scaler, settings: TrainSettings, norm: Norm | None = None):  # type: ignore[no-untyped-def]
+def _judge(model: Any, data: Data, test: np.ndarray, y: np.ndarray, classes: list[str], scaler: Scaler, norm: GroupNorms | None, temperature: float, settings: TrainSettings) -> dict[str, Any]:
+    """The test rows judged as ``score`` judges a recording (the mean of its windows' temperature-scaled
+    probabilities): metrics, ECE before and after, each recording alone (with a prior), and the predictions."""
+    recordings = data.meta["recording_id"].to_numpy()
+    fs = data.features
+    x_test = gather(data, test, norm)
+    windows = np.asarray(model.predict(scaler.transform(x_test), batch_size=256, verbose=0))
+    # as score judges a recording: the mean probability over its windows (each window's temperature-scaled)
+    raw, y_test = ev.per_recording(windows, y[test], recordings[test])
+    proba = ev.per_recording(ev.apply_temperature(windows, temperature), y[test], recordings[test])[0]
+    result = ev.metrics(y_test, proba.argmax(axis=1), classes)
+    result["ece"] = ev.expected_calibration_error(proba, y_test)  # of the probabilities the model gives, test speakers
+    if settings.calibration != "none":
+        result["ece_uncalibrated"] = ev.expected_calibration_error(raw, y_test)
+    alone = _alone(data, test, norm) if norm is not None and norm.prior is not None and fs.grid else None
+    if alone is not None:  # what `predict` (and `score --speakers recording`) says of each test recording on its own
+        w_alone = ev.apply_temperature(np.asarray(model.predict(scaler.transform(gather(data, test, alone)), batch_size=256, verbose=0)), temperature)
+        proba_alone = ev.per_recording(w_alone, y[test], recordings[test])[0]
+        result["uar_alone"] = ev.metrics(y_test, proba_alone.argmax(axis=1), classes)["uar"]
+    # lets a benchmark average models (proba) and cross-validation fit a temperature on other folds (windows, raw)
+    result["test_predictions"] = {
+        "y": y_test.tolist(),
+        "proba": proba.tolist(),
+        "windows": {"proba": windows.tolist(), "y": y[test].tolist(), "recording": recordings[test].astype(str).tolist()},
+        **({"proba_alone": proba_alone.tolist()} if alone is not None else {}),
+    }
+    return result
+
+
+def _stream_dataset(data: Data, mask: np.ndarray, targets: np.ndarray, weights: np.ndarray, scaler: Scaler, settings: TrainSettings, norm: GroupNorms | None = None):  # type: ignore[no-untyped-def]
     """tf.data over Parquet batches of (features, masked targets, sample weights): memory stays flat however large
     the training set (targets and weights are per-row arrays of all rows, small beside the features)."""
     import tensorflow as tf
@@ -515,7 +525,11 @@ def _save(out: Path, model: Any, scaler: Scaler, data: Data, split: splits.Split
     modeldir.save(out, model, config, scaler)
     metrics = {k: v for k, v in result.items() if k not in IN_MEMORY_ONLY}
     ev.plot_curves(result["history"], out / "curves.png")
-    ev.write_report(out, metrics, f"{config['name']}: {settings.model} model, test speakers", protocol_note)
+    if "uar" in metrics:
+        ev.write_report(out, metrics, f"{config['name']}: {settings.model} model, test speakers", protocol_note)
+    else:  # protocol all: nothing was held out, so no figure here; the card carries the cross-validated ones
+        (out / "metrics.json").unlink(missing_ok=True)
+        (out / "report.md").write_text(f"# {config['name']}: {settings.model} model\n\nProtocol: {protocol_note}\n")
     write_json_atomic(result["history"], out / "history.json")
     modeldir.write_model_card(out, sorted(data.meta["corpus"].unique()), extra=card)
 
@@ -525,6 +539,12 @@ def _protocol_note(split: splits.Split) -> str:
         return (
             "seed-random — the origin notebook's random split over augmented rows. LEAKY: copies of one recording "
             "are on both sides, so this figure overstates accuracy on new speakers. For comparison only."
+        )
+    if split.protocol == "all":
+        return (
+            f"all — every speaker of every corpus trained except {len(split.val_speakers)} validation speakers, who "
+            "chose the epoch and learning rate; no test speakers, so the figures on unseen speakers are those of this "
+            "configuration's cross-validation (the card); augmented copies only in training."
         )
     if split.protocol == "loco":
         held = ", ".join(sorted({splits.corpus_of(s) for s in split.test_speakers}))
@@ -551,6 +571,8 @@ def make_splits(data: Data, protocol: str, fold: int, settings: TrainSettings, f
         if not corpus:
             raise ConfigError("protocol loco needs the corpus to leave out (corpus='tess', say)")
         return [splits.loco_split(speakers, corpus, settings.n_val_speakers, settings.seed)]
+    if protocol == "all":
+        return [splits.all_split(speakers, settings.n_val_speakers, settings.seed)]
     chosen = (folds or range(1, splits.N_FOLDS + 1)) if protocol == "cv" else [fold]
     return [splits.speaker_split(speakers, f, settings.n_val_speakers, settings.seed, protocol=protocol) for f in chosen]
 

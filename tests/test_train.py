@@ -246,6 +246,28 @@ def test_make_splits_other_protocols() -> None:
         make_splits(data, "random", 1, TrainSettings())
 
 
+def test_protocol_all_trains_every_speaker_but_a_few_validation_speakers_per_corpus() -> None:
+    ravdess = [f"ravdess:{a}" for a in range(1, 25)]
+    ased = [f"ased:{a}" for a in range(1, 10)]
+    (sp,) = make_splits(_data(ravdess + ased + ["tess:OAF", "tess:YAF"]), "all", 1, TrainSettings())
+    assert sp.protocol == "all" and sp.test_speakers == ()
+    assert {splits.corpus_of(s) for s in sp.val_speakers} == {"ravdess", "ased"}  # TESS's 2 speakers both train
+    assert len(sp.val_speakers) == 2 * TrainSettings().n_val_speakers
+    assert set(sp.train_speakers) | set(sp.val_speakers) == set(ravdess + ased + ["tess:OAF", "tess:YAF"])
+    assert not set(sp.train_speakers) & set(sp.val_speakers)
+
+
+def test_a_model_trained_on_all_speakers_saves_no_figures_and_loads(features: Path, tmp_path: Path) -> None:
+    (sp,) = make_splits(load_meta([str(features)]), "all", 1, SETTINGS)
+    result = fit([str(features)], sp, SETTINGS, out=str(tmp_path / "all"))
+    assert "uar" not in result and result["rows"]["test"] == 0 and result["rows"]["train"] == 6 * 6 * 4
+    assert not (tmp_path / "all" / "metrics.json").exists()  # nothing was held out: no figure pretends otherwise
+    assert "no test speakers" in (tmp_path / "all" / "report.md").read_text()
+    assert modeldir.read_config(tmp_path / "all")["protocol"] == "all"
+    meta, x = shards.read_all(features)
+    assert modeldir.load(tmp_path / "all").predict_proba(x[:4]).shape == (4, len(CLASSES))
+
+
 def test_cli_train_and_evaluate(features: Path, tmp_path: Path) -> None:
     from ser_batch.cli import app
 
