@@ -46,6 +46,8 @@ def main() -> None:
     if not md.speaker_norm:
         raise SystemExit(f"{args.model} is not speaker-normalised")
     test = set(md.config["split"]["test_speakers"])
+    if not test:
+        raise SystemExit(f"{args.model} has no test speakers (protocol {md.config['protocol']}): measure a fold's model instead")
     files = pd.concat([pq.read_table(f, columns=["recording_id", "speaker", "label", "moments"]).to_pandas() for f in sorted((args.features / "files").glob("part-*.parquet"))])
     files = files[files["speaker"].isin(test) & files["moments"].notna()].drop_duplicates("recording_id").set_index("recording_id")
     group = (lambda spk: "job") if md.norm_by == "corpus" else (lambda spk: spk)  # whose statistics a row takes

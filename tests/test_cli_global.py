@@ -122,9 +122,12 @@ def test_models_lists_the_shipped_ones_and_a_folder(tmp_path: Path) -> None:
     assert lines[0].split() == ["name", "version", "features", "model", "classes", "UAR", "accuracy", "path"]
     by_name = {ln.lstrip("* ").split()[0]: ln for ln in lines[1:] if ln.strip() and not ln.startswith("* the")}
     shipped = json.loads((default_model() / "config.json").read_text())
-    metrics = json.loads((default_model() / "metrics.json").read_text())
     row = by_name[shipped["name"]]
-    assert row.startswith("*") and f"{metrics['uar']:.3f}" in row and shipped["features"]["name"] in row and str(shipped["model_version"]) in row.split()
+    assert row.startswith("*") and shipped["features"]["name"] in row and str(shipped["model_version"]) in row.split()
+    if (default_model() / "metrics.json").is_file():
+        assert f"{json.loads((default_model() / 'metrics.json').read_text())['uar']:.3f}" in row
+    else:  # trained on every speaker (protocol all): no held-out figure to show
+        assert row.lstrip("* ").split()[6] == "-", row  # name, version, features (2), model, classes, UAR
     assert "2: neutral,angry" in by_name["mine"] and "0.812" in by_name["mine"] and "logmel v1" in by_name["mine"]
     assert by_name["nocard"].split()[5:7] == ["8", "-"]
     assert "not-a-model" not in res.stdout

@@ -295,6 +295,12 @@ def test_model_card_figures_and_calibration(written: tuple[Path, Path, pd.DataFr
     assert "the card is version 3; this report was made with version 4" in html
     html = rp.report(rep, tmp_path / "page3.html", recordings=0, models_dir=tmp_path / "nowhere").out.read_text()
     assert "no model card" in html and "calibration not available" in html
+    everyone = tmp_path / "everyone"
+    d = model_card(everyone)
+    (d / "metrics.json").unlink()  # protocol all: every speaker trained, so no held-out figures
+    (d / "config.json").write_text((d / "config.json").read_text().replace('"holdout"', '"all"'))
+    html = rp.report(rep, tmp_path / "page4.html", recordings=0, models_dir=everyone).out.read_text()
+    assert "trained on every speaker" in html and "is missing or unreadable" not in html
 
 
 def test_run_settings_from_schema_metadata(written: tuple[Path, Path, pd.DataFrame, Path], tmp_path: Path) -> None:
