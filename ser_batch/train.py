@@ -528,7 +528,8 @@ def _save(out: Path, model: Any, scaler: Scaler, data: Data, split: splits.Split
     if "uar" in metrics:
         ev.write_report(out, metrics, f"{config['name']}: {settings.model} model, test speakers", protocol_note)
     else:  # protocol all: nothing was held out, so no figure here; the card carries the cross-validated ones
-        (out / "metrics.json").unlink(missing_ok=True)
+        for stale in ("metrics.json", "confusion.png"):  # a previous model's figures in the same directory
+            (out / stale).unlink(missing_ok=True)
         (out / "report.md").write_text(f"# {config['name']}: {settings.model} model\n\nProtocol: {protocol_note}\n")
     write_json_atomic(result["history"], out / "history.json")
     modeldir.write_model_card(out, sorted(data.meta["corpus"].unique()), extra=card)

@@ -41,7 +41,8 @@ def test_unknown_keys_are_refused_naming_them(tmp_path: Path) -> None:
     bad.write_text(text + '\nnotes = "x"\n')
     with pytest.raises(ConfigError, match="notes"):
         load_spec(bad)
-    bad.write_text(text.replace("epochs = 30", "epochs = 30\nepoch = 3"))
+    assert text.rfind("[train]") > max(text.rfind("[extract]"), text.rfind("[[extract]]"))  # the last table: an appended line lands in it
+    bad.write_text(text + "\nepoch = 3\n")
     with pytest.raises(ConfigError, match="epoch"):
         load_spec(bad)
 

@@ -654,7 +654,9 @@ def test_cli_score_with_the_shipped_model(tmp_path: Path) -> None:
     assert set(found) <= set(EMOTIONS) and sum(found.values()) == 4
     assert "errors:" not in r.stdout
     rep = pd.read_csv(out)
-    assert list(rep.columns) == REPORT_COLUMNS and (rep["status"] == "ok").all()
+    normalised = json.loads((SHIPPED / "config.json").read_text())["model"].get("speaker_norm") is True
+    columns = [*REPORT_COLUMNS[:-2], "speaker", *REPORT_COLUMNS[-2:]] if normalised else REPORT_COLUMNS  # whose statistics
+    assert list(rep.columns) == columns and (rep["status"] == "ok").all()
     assert (rep["model"] == "ser-default").all()
     np.testing.assert_allclose(rep[P_COLS].sum(axis=1), 1.0, atol=1e-4)
 
