@@ -39,8 +39,8 @@ def main() -> None:
     config = json.loads((args.model / "config.json").read_text())
     actors = [int(s.split(":")[1]) for s in config["split"][f"{args.speakers}_speakers"] if s.startswith("ravdess:")]
     if not actors:
-        sys.exit(f"{args.model} has no RAVDESS {args.speakers} actors (protocol {config['protocol']}): score a fold's model "
-                 "instead, e.g. `ser-batch train ... --protocol holdout --fold 1` with the same settings")
+        sys.exit(f"{args.model} has no RAVDESS {args.speakers} actors (protocol {config['protocol']}): try --speakers val, or "
+                 "score a fold's model (`ser-batch train ... --protocol holdout --fold 1` with the same settings)")
     files = sorted(f for a in actors for f in (DATA / f"Actor_{a:02d}").glob("*.flac"))
     classes = config["classes"]
     with tempfile.TemporaryDirectory() as tmp:

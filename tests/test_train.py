@@ -293,6 +293,13 @@ def test_cli_train_and_evaluate(features: Path, tmp_path: Path) -> None:
     assert not set(m["speakers"]) & (set(config["split"]["train_speakers"]) | set(config["split"]["val_speakers"]))
     assert m["n"] == 12
 
+    # the same directory retrained on every speaker: the held-out figures of the model before it go
+    r = runner.invoke(app, ["train", str(features), "--out", str(model), "--model", "frames", "--epochs", "1", "--batch-size", "8", "--workers", "1", "--protocol", "all", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "trained on all speakers" in r.output and "no test speakers" in r.output
+    assert not (model / "metrics.json").exists() and not (model / "confusion.png").exists()
+    assert json.loads((model / "config.json").read_text())["split"]["test_speakers"] == []
+
 
 def test_cli_reports_errors_in_one_line(tmp_path: Path) -> None:
     from ser_batch.cli import app
