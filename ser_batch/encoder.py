@@ -9,12 +9,19 @@ The model files are loaded from memory, so no cache folder is written.
 Whisper's front end is reproduced here: 80-band log-mel power (n_fft 400, hop 160 at 16 kHz, ``log10``, clipped
 8 decades below the window's maximum, then ``(x + 4) / 4``). The encoder sees only the window itself, not 30 s
 of padding: one encoder frame per 20 ms, 512 values each.
+
+The states can be taken after any of the encoder's ``LAYERS`` layers: CTranslate2 builds as many encoder layers as
+``model.bin`` holds, so a copy without the later layers (``truncate``, made in memory after the SHA-256 check) runs
+only the first ones, at a fraction of the cost, and ends with the encoder's final layer norm as the full model does.
+Emotion is clearer in the middle of the encoder than at its end, which is tuned for transcription (the per-layer
+probe in ``benchmarks/layers.md``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import struct
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, distribution
 
@@ -52,10 +59,42 @@ alone, the same in extract and score however a recording is cut, gated or batche
 rounding differences in the front end into 0.1-1% of the states, so the front end runs per call as well). Batches of 2-8 ran at about the
 same speed here (3 s blocks: 40-50x real time per core in int8)."""
 DEVICES = ("auto", "cpu", "cuda")
+LAYERS = 6
+"""Transformer layers of Whisper base's encoder."""
 
 
-def model_files() -> dict[str, bytes]:
-    """The CTranslate2 model files from the weights packages, with ``model.bin`` checked against its SHA-256."""
+def truncate(model_bin: bytes, layers: int) -> bytes:
+    """A CTranslate2 ``model.bin`` without the encoder layers from ``layers`` on (the file format of CTranslate2's
+    ``ModelSpec._serialize``: version, name, revision, then named variables, then aliases)."""
+    if not 1 <= layers <= LAYERS:
+        raise ConfigError(f"Whisper base has encoder layers 1-{LAYERS}, asked for {layers}")
+    if layers == LAYERS:
+        return model_bin
+
+    def skip_string(pos: int) -> tuple[str, int]:
+        (n,) = struct.unpack_from("<H", model_bin, pos)
+        return model_bin[pos + 2 : pos + 1 + n].decode("utf-8"), pos + 2 + n
+
+    _, pos = skip_string(4)
+    pos += 4  # revision
+    head, (n_vars,) = model_bin[:pos], struct.unpack_from("<I", model_bin, pos)
+    pos += 4
+    drop = tuple(f"encoder/layer_{i}/" for i in range(layers, LAYERS))
+    kept = []
+    for _ in range(n_vars):
+        start = pos
+        name, pos = skip_string(pos)
+        pos += 1 + 4 * model_bin[pos] + 1  # rank, dims, dtype
+        (nbytes,) = struct.unpack_from("<I", model_bin, pos)
+        pos += 4 + nbytes
+        if not name.startswith(drop):
+            kept.append(model_bin[start:pos])
+    return head + struct.pack("<I", len(kept)) + b"".join(kept) + model_bin[pos:]
+
+
+def model_files(layers: int = LAYERS) -> dict[str, bytes]:
+    """The CTranslate2 model files from the weights packages, each checked against its SHA-256, with ``model.bin``
+    cut to the first ``layers`` encoder layers (``truncate``)."""
     parts: dict[str, bytes] = {}
     other: dict[str, bytes] = {}
     for name in WEIGHTS_PACKAGES:
@@ -77,6 +116,7 @@ def model_files() -> dict[str, bytes]:
         if digest != SHA256[name]:
             raise ConfigError(f"Whisper base {name} from {', '.join(WEIGHTS_PACKAGES)} has SHA-256 {digest}, expected "
                               f"{SHA256[name]}; reinstall those packages at the versions ser-batch pins")
+    files["model.bin"] = truncate(blob, layers)
     return files
 
 
@@ -94,13 +134,15 @@ def resolve_device(device: str) -> str:
     return device
 
 
-@lru_cache(maxsize=2)
-def _model(device: str = "cpu"):  # type: ignore[no-untyped-def]
-    """One encoder per process and device, on as many threads as OMP_NUM_THREADS allows (1 in ser-batch's workers)."""
+@lru_cache(maxsize=4)
+def _model(device: str = "cpu", layers: int = LAYERS):  # type: ignore[no-untyped-def]
+    """One encoder per process, device and depth, on as many threads as OMP_NUM_THREADS allows (1 in ser-batch's
+    workers)."""
     import ctranslate2
 
     threads = int(os.environ.get("OMP_NUM_THREADS") or 0)
-    return ctranslate2.models.Whisper("whisper-base", device=device, compute_type=COMPUTE_TYPE, intra_threads=threads, files=model_files())
+    return ctranslate2.models.Whisper("whisper-base", device=device, compute_type=COMPUTE_TYPE, intra_threads=threads,
+                                      files=model_files(layers))
 
 
 def log_mel(y: np.ndarray, sr: int) -> np.ndarray:
@@ -113,8 +155,8 @@ def log_mel(y: np.ndarray, sr: int) -> np.ndarray:
     return ((db / 10.0 + 4.0) / 4.0).astype(np.float32)
 
 
-def encode(y: np.ndarray, sr: int, device: str = "cpu") -> np.ndarray:
-    """Last-layer Whisper base encoder states of blocks (n, samples): (n, samples // 320, 512) float32.
+def encode(y: np.ndarray, sr: int, device: str = "cpu", layers: int = LAYERS) -> np.ndarray:
+    """Whisper base encoder states after layer ``layers`` of blocks (n, samples): (n, samples // 320, 512) float32.
 
     ``samples`` must be a multiple of 320 (20 ms); the encoder runs ``BATCH`` blocks at a time on ``device``.
     """
@@ -126,6 +168,6 @@ def encode(y: np.ndarray, sr: int, device: str = "cpu") -> np.ndarray:
     out = np.empty((len(y), y.shape[-1] // STRIDE, WIDTH), np.float32)
     for i in range(0, len(y), BATCH):  # the front end per call too: its float32 sums round alike whatever the batch
         mel = log_mel(y[i : i + BATCH], sr)
-        states = _model(resolve_device(device)).encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel)), to_cpu=True)
+        states = _model(resolve_device(device), layers).encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel)), to_cpu=True)
         out[i : i + BATCH] = np.asarray(states)
     return out

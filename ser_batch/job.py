@@ -21,6 +21,7 @@ class ExtractSpec:
     corpora: tuple[str, ...]
     out: str
     features: str = "seed"
+    features_version: int | None = None  # pin an older version this code still computes (features.ENCODER_LAYERS); default the current
     normalize: str = "none"
     augment: bool = True
     seed: int = 0
@@ -111,7 +112,7 @@ def run_job(
     outs = [str(root / ex.out) for ex in spec.extracts]
     for ex, ex_out in zip(spec.extracts, outs):
         extract(
-            [root / c for c in ex.corpora], ex_out, feature_settings=FeatureSettings.preset(ex.features, normalize=ex.normalize),
+            [root / c for c in ex.corpora], ex_out, feature_settings=FeatureSettings.preset(ex.features, normalize=ex.normalize, version=ex.features_version),
             augment_settings=AugmentSettings(seed=ex.seed, shifts=ex.shifts) if ex.augment else None,
             window_settings=WindowSettings(hop_s=ex.window_hop), scheduler=scheduler, workers=workers, progress=progress, echo=echo,
         )  # fmt: skip

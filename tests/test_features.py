@@ -111,12 +111,16 @@ def test_settings_round_trip_and_fingerprint() -> None:
 
 
 def test_settings_of_another_version_are_refused() -> None:
-    """This code computes only the current version: a model trained on whisper_base v2 (windows encoded one by one)
-    is not fed v4 (the block grid, silent blocks not encoded)."""
-    assert FeatureSettings.preset("whisper_base").version == FEATURE_SETS["whisper_base"] == 4
+    """This code computes the current version and whisper_base v4 only: a model trained on whisper_base v3 (silent
+    blocks encoded) is not fed v5; a v4 model still gets v4's states, those after the encoder's last layer."""
+    assert FeatureSettings.preset("whisper_base").version == FEATURE_SETS["whisper_base"] == 5
+    assert FeatureSettings.preset("whisper_base").encoder_layers == 3
     old = {**FeatureSettings.preset("whisper_base").to_dict(), "version": 3}
     with pytest.raises(ConfigError, match="whisper_base v3 .* extract the features again"):
         FeatureSettings.from_dict(old)
+    assert FeatureSettings.from_dict({**old, "version": 4}).encoder_layers == 6
+    with pytest.raises(ConfigError, match="logmel v4"):
+        FeatureSettings.preset("logmel", version=4)
 
 
 def test_from_dict_rejects_unknown_fields() -> None:

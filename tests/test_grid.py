@@ -1,4 +1,4 @@
-"""The frame grid of whisper_base v4: each second of speech encoded once, silence never, training windows cut as
+"""The frame grid of whisper_base (v4 on): each second of speech encoded once, silence never, training windows cut as
 scoring cuts them, and a speaker-normalised model scored with one encoder pass."""
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ def count_blocks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     real = encoder.encode
 
-    def counting(y: np.ndarray, sr: int, device: str = "cpu") -> np.ndarray:
+    def counting(y: np.ndarray, sr: int, device: str = "cpu", layers: int = encoder.LAYERS) -> np.ndarray:
         calls.append(len(y))
-        return real(y, sr, device)
+        return real(y, sr, device, layers)
 
     monkeypatch.setattr(encoder, "encode", counting)
     return calls
@@ -57,7 +57,7 @@ def test_window_starts_and_the_frame_grid() -> None:
 def test_silence_is_never_encoded(count_blocks: list[int]) -> None:
     """Fourteen seconds of silence between two stretches of speech: the blocks no speech window touches are skipped,
     and the silent blocks speech windows do read take the states of silence without being encoded."""
-    silence = features.silent_states(WS.hop_length, "cpu")  # encoded once per process
+    silence = features.silent_states(WS.hop_length, "cpu", WS.encoder_layers)  # encoded once per process
     count_blocks.clear()
     y = talk(24.0, pauses=((4.0, 14.0),))
     g = features.gate(y, SR, WS, windows.SILENCE_DB)
@@ -80,7 +80,7 @@ def test_pieces_see_what_the_whole_recording_sees(count_blocks: list[int]) -> No
     one piece, and encodes at most one extra block per piece boundary."""
     y = talk(40.0, pauses=((10.0, 9.0),), seed=1)
     read = signal_reader(y, SR)
-    features.silent_states(WS.hop_length, "cpu")
+    features.silent_states(WS.hop_length, "cpu", WS.encoder_layers)
     count_blocks.clear()
     whole = pieces.piece_frames(WS, read, pieces.plan_pieces("", 40.0, 3.0, 0.5, 600.0)[0], 0.5, windows.SILENCE_DB)
     once = sum(count_blocks)
@@ -165,7 +165,7 @@ def test_a_hop_off_the_frame_grid_is_refused_before_any_work(tmp_path: Path) -> 
     sf.write(tmp_path / "a.wav", talk(4.0), SR)
     with pytest.raises(ConfigError, match="--hop 1.25 s"):
         S.score([tmp_path / "a.wav"], tmp_path / "r.parquet", model=model, settings=S.ScoreSettings(hop_s=1.25), progress=False)
-    assert json.loads((model / "config.json").read_text())["features"]["version"] == 4
+    assert json.loads((model / "config.json").read_text())["features"]["version"] == features.FEATURE_SETS["whisper_base"]
 
 
 def test_layout_speakers_of_a_folder_per_label_corpus_are_the_recordings(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 from conftest import REPO
 
 from ser_batch.errors import ConfigError
+from ser_batch.features import FeatureSettings
 from ser_batch.job import load_spec
 
 SPECS = sorted((REPO / "jobs").glob("*.toml"))
@@ -28,6 +29,8 @@ def test_shipped_model_is_what_its_spec_says(spec_path: Path) -> None:
     config = json.loads((model / "config.json").read_text())
     assert (config["name"], config["model_version"]) == (spec.name, spec.version)
     assert {config["features"]["name"]} == {e.features for e in spec.extracts}
+    made = {FeatureSettings.preset(e.features, version=e.features_version).version for e in spec.extracts}
+    assert {config["features"]["version"]} == made  # a spec on an older feature version pins it (features_version)
     assert config["model"]["model"] == spec.train.model and config["model"]["speaker_norm"] == spec.train.speaker_norm
     assert config["protocol"] == spec.train.protocol
     card = (model / "README.md").read_text()
