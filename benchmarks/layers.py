@@ -2,9 +2,9 @@
 
     python benchmarks/layers.py --data ../shared/data --per-corpus 300 [--cache logs/layers.npz]
 
-CTranslate2 runs only the encoder layers a model file holds, so a copy of ``model.bin`` (SHA-checked, built in
-memory) without ``encoder/layer_k`` and above gives the states after layer ``k`` (and the encoder's final layer
-norm) at ``k``/6 of the encoder's cost. Each sampled recording (up to ``--per-corpus`` per corpus, the four labels
+CTranslate2 runs only the encoder layers a model file holds, so a copy of ``model.bin`` without the layers after
+``k`` (``encoder.truncate``, built in memory after the SHA check) gives the states after layer ``k`` (and the
+encoder's final layer norm) at a fraction of the encoder's cost: ``encoder.encode(..., layers=k)``. Each sampled recording (up to ``--per-corpus`` per corpus, the four labels
 angry/happy/neutral/sad, the same recordings for every layer) is encoded in 3 s blocks as ``score`` does, and becomes
 the mean and standard deviation of its frames. Per layer, the probe of ``benchmarks/probe.py`` is fitted for each
 corpus left out in turn on every other corpus (corpora weighted equally) and judged on the left-out corpus: 4-class
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import struct
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -31,59 +30,8 @@ FOUR = ("angry", "happy", "neutral", "sad")
 LAYERS = (1, 2, 3, 4, 5, 6)
 
 
-def _string(buf: bytes, pos: int) -> tuple[str, int]:
-    (n,) = struct.unpack_from("<H", buf, pos)
-    return buf[pos + 2 : pos + 2 + n - 1].decode(), pos + 2 + n
-
-
-def truncated_model_bin(blob: bytes, keep_layers: int) -> bytes:
-    """``model.bin`` (CTranslate2 spec format) without the encoder layers ``keep_layers`` and above."""
-    pos = 0
-    (version,) = struct.unpack_from("<I", blob, pos)
-    pos += 4
-    _, pos = _string(blob, pos)
-    pos += 4  # revision
-    header = blob[:pos]
-    (n_vars,) = struct.unpack_from("<I", blob, pos)
-    pos += 4
-    kept: list[bytes] = []
-    drop = tuple(f"encoder/layer_{j}/" for j in range(keep_layers, 64))
-    for _ in range(n_vars):
-        start = pos
-        name, pos = _string(blob, pos)
-        rank = blob[pos]
-        pos += 1 + 4 * rank
-        pos += 1  # dtype
-        (nbytes,) = struct.unpack_from("<I", blob, pos)
-        pos += 4 + nbytes
-        if not name.startswith(drop):
-            kept.append(blob[start:pos])
-    aliases = blob[pos:]
-    if version < 1:
-        raise SystemExit("unexpected model.bin version")
-    return header + struct.pack("<I", len(kept)) + b"".join(kept) + aliases
-
-
-_MODELS: dict[int, object] = {}
-
-
-def _model(layer: int):  # type: ignore[no-untyped-def]
-    import ctranslate2
-
-    from ser_batch import encoder
-
-    if layer not in _MODELS:
-        files = encoder.model_files()
-        if layer < 6:
-            files["model.bin"] = truncated_model_bin(files["model.bin"], layer)
-        _MODELS[layer] = ctranslate2.models.Whisper("whisper-base", device="cpu", compute_type=encoder.COMPUTE_TYPE,
-                                                    intra_threads=1, files=files)
-    return _MODELS[layer]
-
-
 def vectors(path: str) -> np.ndarray:
     """(len(LAYERS), 1024): mean and sd of a recording's frames after each layer."""
-    import ctranslate2
     import soundfile as sf
 
     from ser_batch import audio, encoder
@@ -92,14 +40,11 @@ def vectors(path: str) -> np.ndarray:
     y = audio.resample(audio.to_mono(y), sr, 16000)
     block = 48000
     n_frames = max(1, y.size // encoder.STRIDE)
-    n_blocks = -(-y.size // block) or 1
-    padded = np.zeros(n_blocks * block, np.float32)
+    padded = np.zeros(max(1, -(-y.size // block)) * block, np.float32)
     padded[: y.size] = y
-    mel = encoder.log_mel(padded.reshape(n_blocks, block), 16000)
     out = []
     for layer in LAYERS:
-        states = np.asarray(_model(layer).encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel)), to_cpu=True))
-        fr = states.reshape(-1, encoder.WIDTH)[:n_frames]
+        fr = encoder.encode(padded.reshape(-1, block), 16000, layers=layer).reshape(-1, encoder.WIDTH)[:n_frames]
         out.append(np.concatenate([fr.mean(0), fr.std(0)]))
     return np.stack(out)
 

@@ -21,7 +21,7 @@ Feature sets (``PRESETS`` holds each one's default settings)
   digital silence (``silent_states``, encoded once per process), so a pause inside speech costs nothing.
   v1 encoded each 3 s window separately (int8), v2 the same in float32; v3 encodes the block grid in int8; v4 also
   gives silent blocks the states of silence instead of encoding them; v5 takes the states after layer 3, not 6
-  (``ENCODER_LAYERS``): clearer emotion across corpora and languages at 60 % of the encoder's cost.
+  (``ENCODER_LAYERS``): clearer emotion across corpora and languages at two thirds of the encoder's time.
 """
 
 from __future__ import annotations
@@ -336,10 +336,10 @@ def gate(y: np.ndarray, sr: int, settings: FeatureSettings, silence_db: float) -
 
 
 @functools.lru_cache(maxsize=8)
-def silent_states(hop_length: int, device: str = "cpu", layers: int = 6) -> np.ndarray:
-    """The encoder's states of one block of digital silence pooled to frames of ``hop_length`` samples:
-    (frames per block, WIDTH) float32, read-only. What every silent block (``Gate.quiet_blocks``) gets instead of
-    being encoded, in extract and score alike."""
+def silent_states(hop_length: int, device: str, layers: int) -> np.ndarray:
+    """The encoder's states (after ``layers`` layers) of one block of digital silence pooled to frames of
+    ``hop_length`` samples: (frames per block, WIDTH) float32, read-only. What every silent block
+    (``Gate.quiet_blocks``) gets instead of being encoded, in extract and score alike."""
     from ser_batch import encoder
 
     enc = encoder.encode(np.zeros((1, WHISPER_BLOCK_SAMPLES), np.float32), WORKING_SR, device, layers)
