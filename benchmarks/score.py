@@ -176,9 +176,10 @@ def run_suite(args: argparse.Namespace, clips: list[str], tmp: Path) -> None:
     try:
         warm_up(client, cluster.scheduler_address, args.model, clips, tmp)
         warm_up(client, cluster.scheduler_address, norm_model, clips, tmp)
-        # each model against the encoder as deep as its feature version runs it (whisper_base v4: 6 layers, v5: 3)
+        # each model against the encoder as deep as its feature version runs it (whisper_base v4: 6 layers, v5: 3),
+        # and the whole encoder beside them: what a model of the last layer's states would be held to
         depth = {m: S.load_model(str(m)).features.encoder_layers for m in (args.model, norm_model)}
-        limits = {k: sum(client.run(_encoder_rate, clips, 20.0, k).values()) for k in sorted(set(depth.values()))}
+        limits = {k: sum(client.run(_encoder_rate, clips, 20.0, k).values()) for k in sorted({*depth.values(), 6})}
         for label, model, files in (
             ("default, dense speech", args.model, sets["dense"]),
             ("default, call-like (40 % long pauses)", args.model, sets["call"]),

@@ -1,6 +1,6 @@
 """Speaker normalisation when a speaker's recordings do not span the emotions evenly.
 
-    python benchmarks/skew.py [--model models/ser-speaker-norm] [--features features/ser-default-v6-whisper4]
+    python benchmarks/skew.py [--model models/ser-speaker-norm] [--features features/ser-default-v7-whisper5]
 
 A speaker-normalised model standardises each speaker's features with that speaker's statistics (the moments of the
 frames of their speech, ``speakers.group_moments``). Every RAVDESS actor records every emotion, so in training and
@@ -39,7 +39,7 @@ from ser_batch import features, modeldir, shards  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=REPO / "models" / "ser-speaker-norm")
-    ap.add_argument("--features", type=Path, default=REPO / "features" / "ser-default-v6-whisper4")
+    ap.add_argument("--features", type=Path, default=REPO / "features" / "ser-default-v7-whisper5")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     md = modeldir.load(args.model)
