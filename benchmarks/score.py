@@ -158,7 +158,8 @@ def profile_stages(model: Path, recording: Path) -> dict[str, float]:
 
 def run_suite(args: argparse.Namespace, clips: list[str], tmp: Path) -> None:
     """The README's table: limit, dense, call-like, speaker-normalised, and where a worker's time goes."""
-    from ser_batch import inference as S
+    from ser_batch import modeldir
+    from ser_batch.features import FeatureSettings
     from ser_batch.score import score
 
     minutes = min(args.minutes_per_recording, args.hours * 60)
@@ -178,7 +179,7 @@ def run_suite(args: argparse.Namespace, clips: list[str], tmp: Path) -> None:
         warm_up(client, cluster.scheduler_address, norm_model, clips, tmp)
         # each model against the encoder as deep as its feature version runs it (whisper_base v4: 6 layers, v5: 3),
         # and the whole encoder beside them: what a model of the last layer's states would be held to
-        depth = {m: S.load_model(str(m)).features.encoder_layers for m in (args.model, norm_model)}
+        depth = {m: FeatureSettings.from_dict(modeldir.read_config(m)["features"]).encoder_layers for m in (args.model, norm_model)}
         limits = {k: sum(client.run(_encoder_rate, clips, 20.0, k).values()) for k in sorted({*depth.values(), 6})}
         for label, model, files in (
             ("default, dense speech", args.model, sets["dense"]),
