@@ -43,8 +43,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from ser_batch import evaluate as ev  # noqa: E402
-from ser_batch import splits  # noqa: E402
+from ser_batch import measures, splits  # noqa: E402
 from ser_batch.errors import ConfigError  # noqa: E402
 from ser_batch.shards import write_json_atomic  # noqa: E402
 from ser_batch.train import CORPUS_BALANCE, NORM_BY, TrainSettings, fit, load_meta  # noqa: E402
@@ -86,16 +85,16 @@ def figures(result: dict[str, Any]) -> dict[str, Any]:
     y = np.asarray(result["test_predictions"]["y"], int)
     present = [classes[i] for i in sorted(set(y.tolist()))]
     out: dict[str, Any] = {"recordings": int(len(y)), "speakers": len(result["test_speakers"]), "labels": present, "uar_open": result["uar"]}
-    p, yy, kept = ev.restrict(proba, y, classes, present)
-    out["uar_shared"] = ev.metrics(yy, p.argmax(axis=1), kept)["uar"]
-    p4, y4, kept4 = ev.restrict(proba, y, classes, FOUR)
+    p, yy, kept = measures.restrict(proba, y, classes, present)
+    out["uar_shared"] = measures.metrics(yy, p.argmax(axis=1), kept)["uar"]
+    p4, y4, kept4 = measures.restrict(proba, y, classes, FOUR)
     if len(y4):
-        out["uar_4"] = ev.metrics(y4, p4.argmax(axis=1), kept4)["uar"]
+        out["uar_4"] = measures.metrics(y4, p4.argmax(axis=1), kept4)["uar"]
         out["four_present"] = sorted({kept4[i] for i in y4.tolist()})
     alone = result["test_predictions"].get("proba_alone")  # each recording z-scored on its own (with the prior)
     if alone is not None and len(y4):
-        pa, ya, kept_a = ev.restrict(np.asarray(alone, np.float64), y, classes, FOUR)
-        out["uar_4_alone"] = ev.metrics(ya, pa.argmax(axis=1), kept_a)["uar"]
+        pa, ya, kept_a = measures.restrict(np.asarray(alone, np.float64), y, classes, FOUR)
+        out["uar_4_alone"] = measures.metrics(ya, pa.argmax(axis=1), kept_a)["uar"]
     out["per_class_recall"] = {c: v["recall"] for c, v in result["per_class"].items() if v["support"]}
     for k in ("epochs_run", "seconds_train", "rows", "fold", "protocol", "test_speakers", "ece"):
         out[k] = result[k]
@@ -128,11 +127,11 @@ def baseline(model_dir: Path, corpus: str, dirs: list[str]) -> dict[str, Any] | 
         from ser_batch.speakers import normalise_rows
 
         normalise_rows(x, m, dirs, md.features, md.norm_by, md.scaler.prior)
-    proba, y = ev.per_recording(md.predict_proba(x), m["label"].map({c: i for i, c in enumerate(md.classes)}).to_numpy(), m["recording_id"].to_numpy())
-    open_m = ev.metrics(y, proba.argmax(axis=1), md.classes)
+    proba, y = measures.per_recording(md.predict_proba(x), m["label"].map({c: i for i, c in enumerate(md.classes)}).to_numpy(), m["recording_id"].to_numpy())
+    open_m = measures.metrics(y, proba.argmax(axis=1), md.classes)
     result = {"classes": md.classes, "test_predictions": {"proba": proba.tolist(), "y": y.tolist()}, "test_speakers": sorted(m["speaker"].unique().tolist()),
               "uar": open_m["uar"], "per_class": open_m["per_class"], "epochs_run": None, "seconds_train": 0.0, "rows": int(len(m)),
-              "fold": None, "protocol": f"baseline {md.name}", "ece": ev.expected_calibration_error(proba, y)}  # fmt: skip
+              "fold": None, "protocol": f"baseline {md.name}", "ece": measures.expected_calibration_error(proba, y)}  # fmt: skip
     return figures(result)
 
 

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from ser_batch.evaluate import expected_calibration_error  # noqa: E402
+from ser_batch.measures import expected_calibration_error  # noqa: E402
 
 
 def floor(n: int, trials: int, classes: int = 8, seed: int = 0) -> np.ndarray:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 import pandas as pd  # noqa: E402
 
 from ser_batch import corpora  # noqa: E402
-from ser_batch.evaluate import metrics  # noqa: E402
+from ser_batch.measures import metrics  # noqa: E402
 from ser_batch.score import ScoreSettings, score  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "ravdess-speech"

@@ -32,8 +32,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from ser_batch import evaluate as ev  # noqa: E402
-from ser_batch import features, modeldir, shards  # noqa: E402
+from ser_batch import features, measures, modeldir, shards  # noqa: E402
 
 
 def main() -> None:
@@ -65,8 +64,8 @@ def main() -> None:
     def uar(norm_of_row: list[tuple[np.ndarray, np.ndarray]]) -> float:
         mean = np.stack([m for m, _s in norm_of_row])[:, None, :]
         std = np.stack([s for _m, s in norm_of_row])[:, None, :]
-        proba, yy = ev.per_recording(md.predict_proba((x - mean) / std), y, meta["recording_id"].to_numpy())
-        return float(ev.metrics(yy, proba.argmax(axis=1), md.classes)["uar"])
+        proba, yy = measures.per_recording(md.predict_proba((x - mean) / std), y, meta["recording_id"].to_numpy())
+        return float(measures.metrics(yy, proba.argmax(axis=1), md.classes)["uar"])
 
     def by_subset(pick) -> float:  # type: ignore[no-untyped-def]
         stats = {}

@@ -21,7 +21,8 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from ser_batch.evaluate import expected_calibration_error, metrics, summary_table  # noqa: E402
+from ser_batch.evaluate import summary_table  # noqa: E402
+from ser_batch.measures import expected_calibration_error, metrics  # noqa: E402
 from ser_batch.shards import write_json_atomic  # noqa: E402
 from ser_batch.train import TrainSettings, train  # noqa: E402
 

@@ -16,7 +16,7 @@ import numpy as np
 import soxr
 
 from ser_batch.errors import ConfigError
-from ser_batch.features import stft
+from ser_batch.dsp import stft
 
 KINDS: tuple[str, ...] = ("noise", "pitch", "stretch")
 VERSION = 2

@@ -147,7 +147,7 @@ def _model(device: str = "cpu", layers: int = LAYERS):  # type: ignore[no-untype
 
 def log_mel(y: np.ndarray, sr: int) -> np.ndarray:
     """Whisper's input for windows (..., samples): (..., 80, samples // 160) float32."""
-    from ser_batch.features import log_mel_db
+    from ser_batch.dsp import log_mel_db
 
     if sr != SAMPLE_RATE:
         raise ConfigError(f"the Whisper encoder expects {SAMPLE_RATE} Hz audio, got {sr} Hz; resample in audio.py")

@@ -21,7 +21,7 @@ class ExtractSpec:
     corpora: tuple[str, ...]
     out: str
     features: str = "seed"
-    features_version: int | None = None  # pin an older version this code still computes (features.ENCODER_LAYERS); default the current
+    features_version: int | None = None  # pin an older version this code still computes (features.WhisperBase.LAYERS); default the current
     normalize: str = "none"
     augment: bool = True
     seed: int = 0

@@ -113,7 +113,7 @@ class ModelDir:
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Class probabilities (rows, classes) for raw (rows, frames, coeffs) features, temperature applied."""
-        from ser_batch.evaluate import apply_temperature
+        from ser_batch.measures import apply_temperature
 
         if len(x) == 0:
             return np.zeros((0, len(self.classes)), np.float32)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ser_batch import evaluate as ev
-from ser_batch import features, shards, splits
+from ser_batch import features, measures, shards, splits
 from ser_batch import speakers as spk
 from ser_batch.cluster import RETRIES, dask_client
 from ser_batch.errors import ConfigError
@@ -388,7 +388,7 @@ def fit(
     temperature = settings.temperature if settings.calibration == "cv" else 1.0
     if settings.calibration == "val" and val is not None:  # on the validation speakers, never on the test speakers
         p_val = np.asarray(model.predict(val[0], batch_size=256, verbose=0))
-        temperature = ev.fit_temperature(p_val, y[m["val"]], recordings[m["val"]])
+        temperature = measures.fit_temperature(p_val, y[m["val"]], recordings[m["val"]])
     result = _judge(model, data, m["test"], y, classes, scaler, norm, temperature, settings) if m["test"].any() else {"classes": classes}
     result["calibration"] = settings.calibration
     result["temperature"] = temperature
@@ -420,17 +420,17 @@ def _judge(model: Any, data: Data, test: np.ndarray, y: np.ndarray, classes: lis
     x_test = gather(data, test, norm)
     windows = np.asarray(model.predict(scaler.transform(x_test), batch_size=256, verbose=0))
     # as score judges a recording: the mean probability over its windows (each window's temperature-scaled)
-    raw, y_test = ev.per_recording(windows, y[test], recordings[test])
-    proba = ev.per_recording(ev.apply_temperature(windows, temperature), y[test], recordings[test])[0]
-    result = ev.metrics(y_test, proba.argmax(axis=1), classes)
-    result["ece"] = ev.expected_calibration_error(proba, y_test)  # of the probabilities the model gives, test speakers
+    raw, y_test = measures.per_recording(windows, y[test], recordings[test])
+    proba = measures.per_recording(measures.apply_temperature(windows, temperature), y[test], recordings[test])[0]
+    result = measures.metrics(y_test, proba.argmax(axis=1), classes)
+    result["ece"] = measures.expected_calibration_error(proba, y_test)  # of the probabilities the model gives, test speakers
     if settings.calibration != "none":
-        result["ece_uncalibrated"] = ev.expected_calibration_error(raw, y_test)
+        result["ece_uncalibrated"] = measures.expected_calibration_error(raw, y_test)
     alone = _alone(data, test, norm) if norm is not None and norm.prior is not None and fs.grid else None
     if alone is not None:  # what `predict` (and `score --speakers recording`) says of each test recording on its own
-        w_alone = ev.apply_temperature(np.asarray(model.predict(scaler.transform(gather(data, test, alone)), batch_size=256, verbose=0)), temperature)
-        proba_alone = ev.per_recording(w_alone, y[test], recordings[test])[0]
-        result["uar_alone"] = ev.metrics(y_test, proba_alone.argmax(axis=1), classes)["uar"]
+        w_alone = measures.apply_temperature(np.asarray(model.predict(scaler.transform(gather(data, test, alone)), batch_size=256, verbose=0)), temperature)
+        proba_alone = measures.per_recording(w_alone, y[test], recordings[test])[0]
+        result["uar_alone"] = measures.metrics(y_test, proba_alone.argmax(axis=1), classes)["uar"]
     # lets a benchmark average models (proba) and cross-validation fit a temperature on other folds (windows, raw)
     result["test_predictions"] = {
         "y": y_test.tolist(),
@@ -680,23 +680,23 @@ def cv_calibration(results: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     before, after, per_fold = [], [], []
     for k in range(len(folds)):
         others = [i for i in range(len(folds)) if i != k]
-        t = ev.fit_temperature(np.concatenate([p[i] for i in others]), np.concatenate([y[i] for i in others]), np.concatenate([rec[i] for i in others]))
-        b = ev.per_recording(p[k], y[k], rec[k])
-        a = ev.per_recording(ev.apply_temperature(p[k], t), y[k], rec[k])
+        t = measures.fit_temperature(np.concatenate([p[i] for i in others]), np.concatenate([y[i] for i in others]), np.concatenate([rec[i] for i in others]))
+        b = measures.per_recording(p[k], y[k], rec[k])
+        a = measures.per_recording(measures.apply_temperature(p[k], t), y[k], rec[k])
         before.append(b)
         after.append(a)
         per_fold.append({
             "fold": folds[k]["fold"], "temperature": t,
-            "ece_before": ev.expected_calibration_error(*b), "ece_after": ev.expected_calibration_error(*a),
+            "ece_before": measures.expected_calibration_error(*b), "ece_after": measures.expected_calibration_error(*a),
         })  # fmt: skip
 
     def pooled(parts: list[tuple[np.ndarray, np.ndarray]]) -> float:
-        return ev.expected_calibration_error(np.concatenate([q for q, _ in parts]), np.concatenate([t for _, t in parts]))
+        return measures.expected_calibration_error(np.concatenate([q for q, _ in parts]), np.concatenate([t for _, t in parts]))
 
     return {
         "chosen_on": f"out-of-fold test predictions of {len(folds)} cross-validation folds (each fold judged with a temperature fitted on the others)",
         "folds": len(folds),
-        "temperature": ev.fit_temperature(np.concatenate(p), np.concatenate(y), np.concatenate(rec)),
+        "temperature": measures.fit_temperature(np.concatenate(p), np.concatenate(y), np.concatenate(rec)),
         "ece_before": pooled(before),
         "ece_after": pooled(after),
         "per_fold": per_fold,

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ser_batch import evaluate as ev
+from ser_batch import measures
 from ser_batch.errors import ConfigError
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -21,7 +22,7 @@ def test_metrics_hand_case() -> None:
     # class 2: TP 0, FN 1, FP 0: P 0, R 0, F1 0
     y_true = [0, 0, 0, 0, 1, 1, 2]
     y_pred = [0, 0, 0, 1, 1, 1, 0]
-    m = ev.metrics(y_true, y_pred, CLASSES)
+    m = measures.metrics(y_true, y_pred, CLASSES)
     assert m["n"] == 7
     assert m["accuracy"] == pytest.approx(5 / 7)
     assert m["uar"] == pytest.approx((0.75 + 1.0 + 0.0) / 3)
@@ -39,7 +40,7 @@ def test_metrics_hand_case() -> None:
 
 def test_confusion_orientation_is_rows_true() -> None:
     # every true 'angry' is predicted 'neutral': the count sits in row angry, column neutral
-    m = ev.metrics([2, 2, 2], [0, 0, 0], CLASSES)
+    m = measures.metrics([2, 2, 2], [0, 0, 0], CLASSES)
     assert m["confusion"][2][0] == 3
     assert m["confusion"][0][2] == 0
     assert m["accuracy"] == 0.0
@@ -47,14 +48,14 @@ def test_confusion_orientation_is_rows_true() -> None:
 
 def test_uar_differs_from_accuracy_on_unbalanced_classes() -> None:
     # 9 of class 0 all right, 1 of class 1 wrong: accuracy 0.9, UAR 0.5
-    m = ev.metrics([0] * 9 + [1], [0] * 10, CLASSES[:2])
+    m = measures.metrics([0] * 9 + [1], [0] * 10, CLASSES[:2])
     assert m["accuracy"] == pytest.approx(0.9)
     assert m["uar"] == pytest.approx(0.5)
 
 
 def test_absent_classes_excluded_from_uar_and_macro_f1() -> None:
     # class 2 never occurs in y_true (but is predicted once): UAR and macro F1 average over classes 0 and 1 only
-    m = ev.metrics([0, 0, 1, 1], [0, 2, 1, 1], CLASSES)
+    m = measures.metrics([0, 0, 1, 1], [0, 2, 1, 1], CLASSES)
     assert m["uar"] == pytest.approx((0.5 + 1.0) / 2)
     assert m["macro_f1"] == pytest.approx((2 / 3 + 1.0) / 2)
     assert m["per_class"]["angry"]["support"] == 0
@@ -63,7 +64,7 @@ def test_absent_classes_excluded_from_uar_and_macro_f1() -> None:
 
 def test_metrics_refuse_empty_input() -> None:
     with pytest.raises(ConfigError, match="no rows"):
-        ev.metrics([], [], CLASSES)
+        measures.metrics([], [], CLASSES)
 
 
 def _proba(conf: float, predicted: int, n_classes: int = 3) -> list[float]:
@@ -75,27 +76,27 @@ def test_ece_perfectly_calibrated_is_zero() -> None:
     # 10 rows at confidence 0.6 with 6 right, 10 rows at 0.9 with 9 right
     proba = np.array([_proba(0.6, 0)] * 10 + [_proba(0.9, 1)] * 10)
     y = np.array([0] * 6 + [1] * 4 + [1] * 9 + [0])
-    assert ev.expected_calibration_error(proba, y) == pytest.approx(0.0, abs=1e-9)
+    assert measures.expected_calibration_error(proba, y) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_ece_overconfident_known_value() -> None:
     # all at confidence 0.9, half right: gap 0.4
     proba = np.array([_proba(0.9, 0)] * 10)
     y = np.array([0] * 5 + [1] * 5)
-    assert ev.expected_calibration_error(proba, y) == pytest.approx(0.4)
+    assert measures.expected_calibration_error(proba, y) == pytest.approx(0.4)
 
 
 def test_ece_weights_bins_by_support() -> None:
     # 10 rows at 0.95 with 5 right (gap 0.45) + 30 rows at 0.6 with 18 right (gap 0): ECE = 10/40 * 0.45
     proba = np.array([_proba(0.95, 0)] * 10 + [_proba(0.6, 2)] * 30)
     y = np.array([0] * 5 + [1] * 5 + [2] * 18 + [0] * 12)
-    assert ev.expected_calibration_error(proba, y) == pytest.approx(0.25 * 0.45)
+    assert measures.expected_calibration_error(proba, y) == pytest.approx(0.25 * 0.45)
 
 
 def test_ece_always_right_at_full_confidence_is_zero_and_wrong_is_one() -> None:
     proba = np.eye(3)[[0, 1, 2, 0]]
-    assert ev.expected_calibration_error(proba, np.array([0, 1, 2, 0])) == pytest.approx(0.0)
-    assert ev.expected_calibration_error(proba, np.array([1, 2, 0, 1])) == pytest.approx(1.0)
+    assert measures.expected_calibration_error(proba, np.array([0, 1, 2, 0])) == pytest.approx(0.0)
+    assert measures.expected_calibration_error(proba, np.array([1, 2, 0, 1])) == pytest.approx(1.0)
 
 
 def test_plots_write_png(tmp_path: Path) -> None:
@@ -108,7 +109,7 @@ def test_plots_write_png(tmp_path: Path) -> None:
 
 
 def test_write_report(tmp_path: Path) -> None:
-    m = ev.metrics([0, 0, 1, 2], [0, 1, 1, 2], CLASSES)
+    m = measures.metrics([0, 0, 1, 2], [0, 1, 1, 2], CLASSES)
     m["ece"] = 0.123
     ev.write_report(tmp_path, m, "tiny model", "holdout, fold 1 — speaker-independent")
     assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] == pytest.approx(0.75)

@@ -165,7 +165,7 @@ def test_a_hop_off_the_frame_grid_is_refused_before_any_work(tmp_path: Path) -> 
     sf.write(tmp_path / "a.wav", talk(4.0), SR)
     with pytest.raises(ConfigError, match="--hop 1.25 s"):
         S.score([tmp_path / "a.wav"], tmp_path / "r.parquet", model=model, settings=S.ScoreSettings(hop_s=1.25), progress=False)
-    assert json.loads((model / "config.json").read_text())["features"]["version"] == features.FEATURE_SETS["whisper_base"]
+    assert json.loads((model / "config.json").read_text())["features"]["version"] == features.FEATURE_SETS["whisper_base"].version
 
 
 def test_layout_speakers_of_a_folder_per_label_corpus_are_the_recordings(tmp_path: Path) -> None:

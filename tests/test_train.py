@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from conftest import write_synth
 from ser_batch import evaluate as ev
-from ser_batch import models, modeldir, shards, splits
+from ser_batch import measures, models, modeldir, shards, splits
 from ser_batch.augment import AugmentSettings
 from ser_batch.errors import ConfigError, ModelDirError
 from ser_batch.features import FeatureSettings
@@ -128,10 +128,10 @@ def test_loaded_model_reproduces_reported_metrics(holdout, features: Path, split
     assert len(meta) == result["n"]
     y = meta["label"].map(CLASSES.index).to_numpy()
     proba = md.predict_proba(x)
-    m = ev.metrics(y, proba.argmax(axis=1), md.classes)
+    m = measures.metrics(y, proba.argmax(axis=1), md.classes)
     assert m["accuracy"] == pytest.approx(result["accuracy"], abs=1e-9)
     assert m["confusion"] == result["confusion"]
-    assert ev.expected_calibration_error(proba, y) == pytest.approx(result["ece"], abs=1e-4)
+    assert measures.expected_calibration_error(proba, y) == pytest.approx(result["ece"], abs=1e-4)
     # the in-memory predictions (for ensembles in benchmarks/accuracy.py) are these rows' calibrated probabilities
     assert result["test_predictions"]["y"] == y.tolist()
     np.testing.assert_allclose(result["test_predictions"]["proba"], proba, atol=1e-5)

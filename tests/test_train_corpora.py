@@ -16,8 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ser_batch import evaluate as ev
-from ser_batch import modeldir, shards, splits
+from ser_batch import measures, modeldir, shards, splits
 from ser_batch.corpora import CORPORA
 from ser_batch.errors import ConfigError
 from ser_batch.features import FeatureSettings
@@ -288,7 +287,7 @@ def test_loco_fit_tests_only_the_left_out_corpus(mixed: list[str]) -> None:
     assert result["protocol"] == "loco" and result["fold"] is None
     assert result["rows"]["test"] == 2 * 7 * 8  # every original TESS recording
     assert set(result["test_speakers"]) == {"tess:OAF", "tess:YAF"}
-    p, y, kept = ev.restrict(np.asarray(result["test_predictions"]["proba"]), np.asarray(result["test_predictions"]["y"]), result["classes"], ["angry", "happy", "neutral", "sad"])
+    p, y, kept = measures.restrict(np.asarray(result["test_predictions"]["proba"]), np.asarray(result["test_predictions"]["y"]), result["classes"], ["angry", "happy", "neutral", "sad"])
     assert kept == ["neutral", "happy", "sad", "angry"] and len(y) == 2 * 4 * 8 and p.shape == (len(y), 4)
 
 
@@ -303,9 +302,9 @@ def test_a_temperature_chosen_by_cross_validation_scales_every_window(mixed: lis
     assert result["calibration"] == "cv" and result["temperature"] == 2.0 and "ece_uncalibrated" in result
     win = result["test_predictions"]["windows"]
     recordings = np.asarray(win["recording"])
-    scaled, _ = ev.per_recording(ev.apply_temperature(np.asarray(win["proba"]), 2.0), np.asarray(win["y"]), recordings)
+    scaled, _ = measures.per_recording(measures.apply_temperature(np.asarray(win["proba"]), 2.0), np.asarray(win["y"]), recordings)
     np.testing.assert_allclose(result["test_predictions"]["proba"], scaled, atol=1e-6)
-    raw, _ = ev.per_recording(np.asarray(win["proba"]), np.asarray(win["y"]), recordings)
+    raw, _ = measures.per_recording(np.asarray(win["proba"]), np.asarray(win["y"]), recordings)
     assert scaled.max(axis=1).mean() < raw.max(axis=1).mean(), "a temperature above 1 softens the probabilities"
 
 
@@ -345,7 +344,7 @@ def test_cv_json_reports_ece_before_and_after_a_temperature_from_other_folds(mix
 
 def test_restrict_renormalises_over_the_kept_labels() -> None:
     proba = np.array([[0.5, 0.2, 0.3], [0.1, 0.1, 0.8], [0.6, 0.3, 0.1]])
-    p, y, kept = ev.restrict(proba, np.array([0, 2, 1]), ["neutral", "calm", "happy"], ["happy", "neutral"])
+    p, y, kept = measures.restrict(proba, np.array([0, 2, 1]), ["neutral", "calm", "happy"], ["happy", "neutral"])
     assert kept == ["neutral", "happy"]
     assert y.tolist() == [0, 1]  # the calm row is left out
     np.testing.assert_allclose(p, [[0.5 / 0.8, 0.3 / 0.8], [0.1 / 0.9, 0.8 / 0.9]])
@@ -358,9 +357,9 @@ def test_fit_temperature_on_recordings_scales_windows_before_averaging() -> None
     p /= p.sum(axis=1, keepdims=True)
     rec = np.arange(200) // 4
     y = y[rec * 4]  # one label per recording
-    t = ev.fit_temperature(p, y, rec)
+    t = measures.fit_temperature(p, y, rec)
     assert 0.05 < t < 20
-    nll = lambda temp: -np.log(ev.per_recording(ev.apply_temperature(p, temp), y, rec)[0][np.arange(50), y[::4]]).mean()  # noqa: E731
+    nll = lambda temp: -np.log(measures.per_recording(measures.apply_temperature(p, temp), y, rec)[0][np.arange(50), y[::4]]).mean()  # noqa: E731
     assert nll(t) <= min(nll(t * 1.2), nll(t / 1.2)) + 1e-9
     assert pd.Series(rec).nunique() == 50
 
