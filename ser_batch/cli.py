@@ -215,6 +215,8 @@ def train(
     speaker_norm: Annotated[bool, typer.Option("--speaker-norm/--no-speaker-norm", default_factory=_train_setting("speaker_norm"), show_default=DEFAULT_MODELS, help="Z-score each speaker's features with that speaker's own recordings (score then needs --speakers).")],
     norm_by: Annotated[str, typer.Option(default_factory=_train_setting("norm_by"), show_default=DEFAULT_MODELS, help="With --speaker-norm: 'speaker', or 'corpus' (each corpus z-scored with its own statistics; score takes the job's).")],
     norm_prior_s: Annotated[float, typer.Option(default_factory=_train_setting("norm_prior_s"), show_default=DEFAULT_MODELS, help="With --speaker-norm: seconds of speech the training groups' typical statistics count for in every group's, so that a lone recording is judged (0: off).")],
+    label_mask: Annotated[bool, typer.Option("--label-mask/--no-label-mask", default_factory=_train_setting("label_mask"), show_default=DEFAULT_MODELS, help="Each row's loss over the labels its corpus has only: a corpus without calm never teaches 'not calm'.")],
+    corpus_balance: Annotated[str, typer.Option(default_factory=_train_setting("corpus_balance"), show_default=DEFAULT_MODELS, help="Each corpus's share of the training loss: equal, sqrt (grows with the square root of its rows) or none (its rows').")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory (holdout, seed-random) or report folder (cv).")] = Path("models/my-model"),
     protocol: Annotated[str, typer.Option(help="holdout: one speaker fold is the test set; cv: every fold once (mean ± sd); all: every speaker trains but a few validation speakers (no figures; the shipped model once cv has chosen); seed-random: the origin's LEAKY row split, for comparison only.")] = "holdout",
     fold: Annotated[int, typer.Option(help="Test fold for holdout (1-6; RAVDESS uses the EmoBox actor folds).")] = 1,
@@ -234,7 +236,8 @@ def train(
     settings = TrainSettings(
         model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, n_val_speakers=val_speakers,
         seed=seed, patience=patience, specaugment=specaugment, mixup=mixup, label_smoothing=label_smoothing,
-        speaker_norm=speaker_norm, norm_by=norm_by, norm_prior_s=norm_prior_s,
+        speaker_norm=speaker_norm, norm_by=norm_by, norm_prior_s=norm_prior_s, label_mask=label_mask,
+        corpus_balance=corpus_balance,
     )  # fmt: skip
     try:
         result = run(feature_dirs, out, protocol=protocol, fold=fold, settings=settings, scheduler=scheduler, workers=workers, echo=_echo(quiet))
