@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -35,7 +36,7 @@ FOUR = ("angry", "happy", "neutral", "sad")
 
 
 def recording_vectors(dirs: list[Path]) -> tuple[pd.DataFrame, np.ndarray]:
-    """One row per original recording (corpus, speaker, label) and its frames' mean and sd (2 x coeffs)."""
+    """One row per original recording (corpus, speaker, label, path) and its frames' mean and sd (2 x coeffs)."""
     settings = {json.dumps(json.loads((d / "manifest.json").read_text())["settings"]["features"], sort_keys=True) for d in dirs}
     if len(settings) != 1:
         raise SystemExit("error: the shard folders hold different feature settings; extract them alike")
@@ -47,7 +48,7 @@ def recording_vectors(dirs: list[Path]) -> tuple[pd.DataFrame, np.ndarray]:
             for _, idx in m.groupby("recording_id", sort=False).indices.items():
                 fr = x[idx].reshape(-1, x.shape[-1])
                 vecs.append(np.concatenate([fr.mean(0), fr.std(0)]))
-                rows.append(m.iloc[idx[0]][["corpus", "speaker", "label"]].to_dict())
+                rows.append(m.iloc[idx[0]][["corpus", "speaker", "label", "path"]].to_dict())
     return pd.DataFrame(rows), np.stack(vecs).astype(np.float64)
 
 
@@ -57,6 +58,37 @@ def group_z(meta: pd.DataFrame, x: np.ndarray, by: str = "speaker") -> np.ndarra
     for _, idx in meta.groupby(by).indices.items():
         out[idx] = (x[idx] - x[idx].mean(0)) / (x[idx].std(0) + 1e-6)
     return out
+
+
+def egemaps(paths: list[str], workers: int) -> np.ndarray:
+    """eGeMAPS v02 functionals of each file (88 per recording; openSMILE, Eyben et al. 2016): the field's hand-made
+    paralinguistic set (pitch, loudness, jitter, shimmer, formants, spectral balance, rates), for comparison only.
+    openSMILE is not a dependency of ser-batch: ``pip install opensmile`` (its licence: research and personal use)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    import importlib.util
+
+    if importlib.util.find_spec("opensmile") is None:
+        raise SystemExit("error: --egemaps needs openSMILE's Python package: pip install opensmile")
+    chunks = [paths[i::workers] for i in range(workers)]
+    with ProcessPoolExecutor(workers) as pool:
+        parts = list(pool.map(_egemaps_chunk, chunks))
+    out = np.empty((len(paths), 88))
+    for i, part in enumerate(parts):
+        out[i::workers] = part
+    return out
+
+
+def _egemaps_chunk(paths: list[str]) -> np.ndarray:
+    import opensmile
+    import soundfile as sf
+
+    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals)
+    out = []
+    for p in paths:
+        y, sr = sf.read(p, dtype="float32", always_2d=True)
+        out.append(smile.process_signal(y.mean(axis=1), sr).to_numpy()[0])
+    return np.array(out).reshape(len(paths), 88)
 
 
 def uar(meta: pd.DataFrame, x: np.ndarray, train: np.ndarray, test: np.ndarray, c: float) -> float:
@@ -82,19 +114,27 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     ap.add_argument("--features", nargs="+", type=Path, required=True, help="shard folders (ser-batch extract), same feature settings")
     ap.add_argument("--C", type=float, default=0.01, help="inverse regularisation of the logistic regression")
     ap.add_argument("--cache", type=Path, default=None, help="an .npz of the recording vectors, written on the first run, read by the next")
+    ap.add_argument("--egemaps", action="store_true", help="also openSMILE's eGeMAPS functionals of the four labels' recordings, alone and beside the states (pip install opensmile)")
     args = ap.parse_args(argv)
     if args.cache is not None and args.cache.is_file():
         with np.load(args.cache, allow_pickle=False) as z:
-            meta, x = pd.DataFrame({k: z[k] for k in ("corpus", "speaker", "label")}), z["x"]
+            meta, x = pd.DataFrame({k: z[k] for k in ("corpus", "speaker", "label", "path")}), z["x"]
     else:
         meta, x = recording_vectors(args.features)
         if args.cache is not None:
-            np.savez(args.cache, x=x, **{k: meta[k].to_numpy(str) for k in ("corpus", "speaker", "label")})
+            np.savez(args.cache, x=x, **{k: meta[k].to_numpy(str) for k in ("corpus", "speaker", "label", "path")})
     corpora = sorted(meta["corpus"].unique())
     if "ravdess" not in corpora:
         raise SystemExit("error: the probe compares against RAVDESS alone: give RAVDESS's shards too")
     results: dict[str, dict[str, float]] = {}
-    for name, feats in (("plain", x), ("speaker z-scored", group_z(meta, x)), ("corpus z-scored", group_z(meta, x, "corpus"))):
+    variants = [("plain", x), ("speaker z-scored", group_z(meta, x)), ("corpus z-scored", group_z(meta, x, "corpus"))]
+    if args.egemaps:  # the four labels' recordings only (the others never enter a fit)
+        four = meta["label"].isin(FOUR).to_numpy()
+        e = np.zeros((len(meta), 88))
+        e[four] = egemaps(meta["path"].to_numpy(str)[four].tolist(), max(1, os.cpu_count() or 1))
+        e = group_z(meta, e, "corpus")
+        variants += [("eGeMAPS, corpus z-scored", e), ("states + eGeMAPS, corpus z-scored", np.concatenate([variants[2][1], e], axis=1))]
+    for name, feats in variants:
         for c in corpora:
             test = (meta["corpus"] == c).to_numpy()
             rav = (meta["corpus"] == "ravdess").to_numpy() & ~test
