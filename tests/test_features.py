@@ -226,3 +226,34 @@ def test_features_and_augmentation_call_no_numba_code(monkeypatch: pytest.Monkey
         s = FeatureSettings.preset(name)
         compute((0.1 * rng.standard_normal((2, s.n_samples))).astype(np.float32), s.sample_rate, s)
     augment.copies(window("05"), 16_000, augment.AugmentSettings(), "Actor_01/03-01-05-01-01-01-01")
+
+
+def test_a_feature_set_is_a_registered_class_that_settings_defer_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shape, coefficients, checks, versions and compute come from the class in FEATURE_SETS: adding one is a subclass."""
+    from ser_batch import features
+
+    class Energy(features.FeatureSet):
+        name = "energy"
+        version = 2
+        versions = (2,)
+        preset = {"offset_s": 0.0, "duration_s": 1.0, "frame_length": 400, "hop_length": 400}
+
+        def n_frames(self, s: FeatureSettings) -> int:
+            return s.n_samples // s.hop_length
+
+        def coefficients(self, s: FeatureSettings) -> tuple[str, ...]:
+            return ("rms",)
+
+        def compute(self, y: np.ndarray, sr: int, s: FeatureSettings) -> np.ndarray:
+            frames = y.reshape(*y.shape[:-1], -1, s.hop_length)
+            return np.sqrt((frames**2).mean(axis=-1))[..., None].astype(np.float32)
+
+    monkeypatch.setitem(features.FEATURE_SETS, "energy", Energy())
+    s = FeatureSettings.preset("energy")
+    assert (s.version, s.shape, s.grid, s.encoder_layers) == (2, (40, 1), False, 0)
+    y = np.full((3, s.n_samples), 0.5, np.float32)
+    np.testing.assert_allclose(compute(y, 16_000, s), 0.5)
+    with pytest.raises(ConfigError, match="energy v1 is not what this ser-batch computes"):
+        FeatureSettings.preset("energy", version=1)
+    with pytest.raises(ConfigError, match="hop_length <= frame_length"):
+        FeatureSettings.preset("energy", hop_length=800)  # the base class's check
