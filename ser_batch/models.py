@@ -45,7 +45,7 @@ class Seeds:
 def build(name: str, n_frames: int, n_coeffs: int, n_classes: int, learning_rate: float = 1e-3, label_smoothing: float = 0.0, seed: int = 0, loss: Callable | None = None):  # type: ignore[no-untyped-def]
     """Build and compile the named model; ``seed`` fixes its initial weights and dropout masks.
 
-    ``loss``: a training-time loss in place of categorical cross-entropy (``train.masked_crossentropy``, which then
+    ``loss``: a training-time loss in place of categorical cross-entropy (``objective.masked_crossentropy``, which then
     does its own label smoothing). The model is the same softmax either way, and model dirs save it uncompiled, so a
     saved model never needs the loss to load.
     """
