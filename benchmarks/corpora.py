@@ -47,7 +47,8 @@ from ser_batch import measures, splits  # noqa: E402
 from ser_batch.errors import ConfigError  # noqa: E402
 from ser_batch.shards import write_json_atomic  # noqa: E402
 from ser_batch.objective import CORPUS_BALANCE  # noqa: E402
-from ser_batch.train import NORM_BY, TrainSettings, fit, load_meta  # noqa: E402
+from ser_batch.train import NORM_BY, TrainSettings, fit  # noqa: E402
+from ser_batch.trainset import load_meta  # noqa: E402
 
 FOUR = ("angry", "happy", "neutral", "sad")
 FOLDS_FILE = REPO.parent / "shared" / "benchmarks" / "ravdess-folds.json"

@@ -18,20 +18,18 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from ser_batch import evaluate as ev
-from ser_batch import features, measures, shards, splits
-from ser_batch import speakers as spk
+from ser_batch import measures, splits
 from ser_batch.cluster import RETRIES, dask_client
 from ser_batch.errors import ConfigError
-from ser_batch.features import FeatureSettings
 from ser_batch.labels import EMOTIONS
 from ser_batch.modeldir import Scaler
 from ser_batch.objective import CORPUS_BALANCE, encode_targets, label_masks, masked_crossentropy, row_weights
+from ser_batch.trainset import Data, GroupNorms, alone_norm, fit_scaler, gather, iter_rows, load_meta, speaker_norm
 from ser_batch.shards import write_json_atomic
 
 CALIBRATION = ("none", "val", "cv")
@@ -80,127 +78,6 @@ class TrainSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class Data:
-    """Row metadata of one or more shard folders with the same feature settings."""
-
-    dirs: tuple[str, ...]
-    meta: pd.DataFrame  # speaker, label, augmentation, recording_id, corpus, plus `source` (dir index)
-    features: FeatureSettings
-    augment: dict[str, Any] | None
-    fingerprints: dict[str, str]
-
-
-def load_meta(feature_dirs: Sequence[str | os.PathLike[str]]) -> Data:
-    """Read manifests and row metadata (no features) of shard folders; they must share feature settings."""
-    if not feature_dirs:
-        raise ConfigError("give at least one folder of shards made by `ser-batch extract`")
-    metas, fs, aug, fps = [], None, None, {}
-    for i, d in enumerate(feature_dirs):
-        man = shards.read_manifest(Path(d))
-        this = FeatureSettings.from_dict(man["settings"]["features"])
-        if fs is not None and this != fs:
-            raise ConfigError(f"{d} was extracted with other feature settings than {feature_dirs[0]}; extract both alike")
-        fs, aug = this, aug or man["settings"]["augment"]
-        fps[str(d)] = man.get("inputs_fingerprint", "?")
-        m = shards.read_rows(Path(d), ["recording_id", "corpus", "speaker", "label", "augmentation"])
-        m["source"] = i
-        metas.append(m)
-    meta = pd.concat(metas, ignore_index=True)
-    if len(meta) == 0:
-        raise ConfigError("the shards hold no rows")
-    return Data(tuple(str(d) for d in feature_dirs), meta, fs, aug, fps)  # type: ignore[arg-type]
-
-
-class GroupNorms(NamedTuple):
-    """Per-row group index, each group's mean and std per coefficient, and the prior they were shrunk toward: the
-    training-side table of what ``inference.Norm`` is for one group when scoring."""
-
-    codes: np.ndarray  # (rows,)
-    mean: np.ndarray  # (groups, C)
-    std: np.ndarray  # (groups, C)
-    prior: np.ndarray | None = None  # (3, C) moments (features.shrinkage_prior), saved with the model for score
-
-
-def iter_rows(data: Data, mask: np.ndarray, batch_rows: int = 4096, norm: GroupNorms | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Stream (features, row index) of the selected rows, shard by shard, in data.meta order."""
-    offset = 0
-    for d in data.dirs:
-        for meta, x in shards.iter_batches(Path(d), batch_rows, columns=["recording_id"]):
-            sel = mask[offset : offset + len(meta)]
-            if sel.any():
-                idx = np.flatnonzero(sel) + offset
-                xs = x[sel]
-                if norm is not None:
-                    g = norm.codes[idx]
-                    xs = ((xs - norm.mean[g][:, None, :]) / norm.std[g][:, None, :]).astype(np.float32)
-                yield xs, idx
-            offset += len(meta)
-
-
-def gather(data: Data, mask: np.ndarray, norm: GroupNorms | None = None) -> np.ndarray:
-    """All selected rows' features in memory, in meta order."""
-    parts = [x for x, _ in iter_rows(data, mask, norm=norm)]
-    if not parts:
-        return np.zeros((0, *data.features.shape), np.float32)
-    return np.concatenate(parts)
-
-
-def speaker_norm(data: Data, by: str = "speaker", held_out: np.ndarray | None = None, prior_s: float = 0.0) -> GroupNorms:
-    """Each speaker's (or corpus's, ``by``) mean and std per coefficient, over the frames of its original recordings
-    (no labels). By corpus, the ``held_out`` rows (the test speakers) are a group of their own within their corpus:
-    ``score`` sees only the job it scores, never the training speakers' audio. With ``prior_s``, every group's
-    moments get ``prior_s`` seconds' worth of the other groups' typical statistics (``features.shrinkage_prior``,
-    from the groups without held-out rows), as ``score`` and ``predict`` do with the saved prior.
-
-    For a frame-grid feature set these are the moments ``extract`` kept per recording (``features.speech_moments``,
-    the frames of its speech blocks): the definition ``score`` uses. For a test speaker this uses their unlabelled
-    audio: a transductive protocol, reported as such.
-    """
-    meta = data.meta
-    if by == "corpus" and held_out is not None:
-        meta = meta.assign(corpus=np.where(held_out, meta["corpus"].astype(str) + "/held-out", meta["corpus"].astype(str)))
-    codes, groups = pd.factorize(meta[by].astype(str))
-    mom = np.zeros((len(groups), 3, data.features.n_coeffs))
-    if data.features.grid:
-        kept = spk.group_moments(data.dirs, meta, by)
-        for i, g in enumerate(groups):
-            mom[i] = kept.get(g, 0)
-    else:
-        for x, idx in iter_rows(data, (data.meta["augmentation"] == "none").to_numpy()):
-            for s in np.unique(codes[idx]):
-                mom[s] += features.moments(x[codes[idx] == s])
-    prior = None
-    if prior_s > 0:
-        own = np.ones(len(groups), bool) if held_out is None else ~np.isin(np.arange(len(groups)), codes[held_out])
-        prior = features.shrinkage_prior(mom[own & (mom[:, 0, 0] > 0)], prior_s / data.features.frame_s)
-    mean, std = features.mean_std(mom, prior)
-    return GroupNorms(codes, mean, std, prior)
-
-
-def _alone(data: Data, rows: np.ndarray, norm: GroupNorms) -> GroupNorms:
-    """``norm`` for ``rows`` as if each recording were scored on its own: its own speech moments shrunk toward the
-    training prior (``predict``'s statistics) instead of its group's."""
-    own = spk.group_moments(data.dirs, data.meta, "recording_id")
-    ids, codes = np.unique(data.meta["recording_id"].to_numpy()[rows], return_inverse=True)
-    mean, std = features.mean_std(np.stack([own[r] for r in ids]), norm.prior)
-    full = np.zeros(len(data.meta), np.int64)
-    full[rows] = codes
-    return GroupNorms(full, mean, std, norm.prior)
-
-
-def fit_scaler(data: Data, mask: np.ndarray, norm: GroupNorms | None = None) -> Scaler:
-    """Per-(frame, coeff) standardisation from training rows, streamed."""
-    from sklearn.preprocessing import StandardScaler
-
-    sc = StandardScaler()
-    for x, _ in iter_rows(data, mask, norm=norm):
-        sc.partial_fit(x.reshape(len(x), -1))
-    scale = np.where(sc.scale_ > 1e-8, sc.scale_, 1.0)
-    prior = None if norm is None else norm.prior
-    return Scaler(sc.mean_.reshape(data.features.shape).astype(np.float32), scale.reshape(data.features.shape).astype(np.float32), prior)
 
 
 IN_MEMORY_ONLY = ("history", "test_predictions")
@@ -331,7 +208,7 @@ def _judge(model: Any, data: Data, test: np.ndarray, y: np.ndarray, classes: lis
     result["ece"] = measures.expected_calibration_error(proba, y_test)  # of the probabilities the model gives, test speakers
     if settings.calibration != "none":
         result["ece_uncalibrated"] = measures.expected_calibration_error(raw, y_test)
-    alone = _alone(data, test, norm) if norm is not None and norm.prior is not None and fs.grid else None
+    alone = alone_norm(data, test, norm) if norm is not None and norm.prior is not None and fs.grid else None
     if alone is not None:  # what `predict` (and `score --speakers recording`) says of each test recording on its own
         w_alone = measures.apply_temperature(np.asarray(model.predict(scaler.transform(gather(data, test, alone)), batch_size=256, verbose=0)), temperature)
         proba_alone = measures.per_recording(w_alone, y[test], recordings[test])[0]

@@ -23,7 +23,8 @@ from ser_batch import measures, models, modeldir, shards, splits
 from ser_batch.augment import AugmentSettings
 from ser_batch.errors import ConfigError, ModelDirError
 from ser_batch.features import FeatureSettings
-from ser_batch.train import Data, TrainSettings, fit, load_meta, make_splits
+from ser_batch.train import TrainSettings, fit, make_splits
+from ser_batch.trainset import Data, load_meta
 
 # Fold 1 of the EmoBox RAVDESS folds tests actors 1, 11, 20, 21: here 1 and 11 are tested, the other six train
 # or validate. Three acoustically distinct 'emotions' (harmonic tone, rising chirp, noise bursts over a tone).
@@ -310,7 +311,7 @@ def test_cli_reports_errors_in_one_line(tmp_path: Path) -> None:
 
 
 def test_speaker_norm_standardises_each_speaker_with_its_own_recordings(features: Path) -> None:
-    from ser_batch.train import gather, speaker_norm
+    from ser_batch.trainset import gather, speaker_norm
 
     data = load_meta([str(features)])
     norm = speaker_norm(data)
@@ -327,7 +328,7 @@ def test_speaker_norm_standardises_each_speaker_with_its_own_recordings(features
 
 
 def test_corpus_norm_standardises_each_corpus_as_a_whole(features: Path) -> None:
-    from ser_batch.train import gather, speaker_norm
+    from ser_batch.trainset import gather, speaker_norm
 
     data = load_meta([str(features)])
     codes, mean, _, prior = speaker_norm(data, "corpus")
@@ -348,7 +349,7 @@ def test_corpus_norm_standardises_each_corpus_as_a_whole(features: Path) -> None
 
 def test_the_prior_shrinks_small_groups_toward_the_training_groups_and_leaves_large_ones(features: Path) -> None:
     from ser_batch import features as F
-    from ser_batch.train import speaker_norm
+    from ser_batch.trainset import speaker_norm
 
     rng = np.random.default_rng(0)
     groups = np.stack([F.moments(rng.normal(mu, sd, (2000, 3))) for mu, sd in ((0.0, 1.0), (4.0, 3.0))])
@@ -376,7 +377,7 @@ def test_a_corpus_normalised_fit_also_reports_each_recording_judged_alone(tmp_pa
     shrunk toward the prior), beside the figure with the test speakers' group statistics."""
     from ser_batch import features as F
     from ser_batch.extract import extract
-    from ser_batch.train import _alone, gather, speaker_norm
+    from ser_batch.trainset import alone_norm, gather, speaker_norm
 
     root = write_corpus(tmp_path_factory.mktemp("grid_corpus"), actors=(1, 2, 3, 4, 5, 11), reps=("01",))
     out = tmp_path_factory.mktemp("grid_features") / "features"
@@ -385,7 +386,7 @@ def test_a_corpus_normalised_fit_also_reports_each_recording_judged_alone(tmp_pa
     sp = splits.speaker_split(data.meta["speaker"].unique(), fold=1, n_val=1, seed=0)
     test = data.meta["speaker"].isin(sp.test_speakers).to_numpy()
     norm = speaker_norm(data, "corpus", test, prior_s=5.0)
-    alone = _alone(data, test, norm)
+    alone = alone_norm(data, test, norm)
     rid = data.meta["recording_id"].to_numpy()[test][0]
     own = shards.recording_moments([str(out)])[rid]
     mean, std = F.mean_std(own, norm.prior)

@@ -22,7 +22,8 @@ from ser_batch.errors import ConfigError
 from ser_batch.features import FeatureSettings
 from ser_batch.labels import EMOTIONS
 from ser_batch.objective import encode_targets, label_masks, masked_crossentropy, row_weights
-from ser_batch.train import TrainSettings, _regularise, cv_calibration, fit, load_meta, make_splits
+from ser_batch.train import TrainSettings, _regularise, cv_calibration, fit, make_splits
+from ser_batch.trainset import load_meta
 
 FS = FeatureSettings(duration_s=0.1, n_mfcc=4)  # (4 frames, 6 coefficients): small enough to train in seconds
 SETTINGS = TrainSettings(model="pool", epochs=2, batch_size=16, patience=2)
