@@ -4,7 +4,8 @@ Each model fit is a Dask task (one for ``holdout`` and ``loco``, one per fold fo
 itself. The scaler and class weights come from training rows only; early stopping, the learning-rate schedule and
 the checkpoint watch the validation speakers; the test speakers are touched once, after training, to report.
 
-Several corpora, several label sets: what each row teaches and how much it weighs is ``objective``'s.
+The rows it reads, and their normalisation, are ``trainset``'s; what each row teaches and how much it weighs across
+corpora with different label sets is ``objective``'s.
 """
 
 from __future__ import annotations
