@@ -3,7 +3,7 @@
     python benchmarks/ece_floor.py [--n 240 1440] [--trials 300]
 
 Each simulated recording gets a top-class confidence c (uniform in 0.3-0.95, about what `ser-default` gives) and
-is right with probability c exactly, so the true calibration error is 0; what `evaluate.expected_calibration_error`
+is right with probability c exactly, so the true calibration error is 0; what `measures.expected_calibration_error`
 (15 bins) reports anyway is sampling noise. One RAVDESS fold has 240 test recordings, all 6 folds 1440.
 """
 

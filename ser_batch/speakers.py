@@ -146,7 +146,7 @@ def group_moments(dirs: Sequence[str], meta: pd.DataFrame, by: str = "speaker") 
 
 
 def normalise_rows(x: np.ndarray, meta: pd.DataFrame, dirs: Sequence[str], fs: FeatureSettings, by: str = "speaker", prior: np.ndarray | None = None) -> np.ndarray:
-    """Rows in memory z-scored in place with their group's statistics (``train.speaker_norm``'s definition, shrunk
+    """Rows in memory z-scored in place with their group's statistics (``trainset.speaker_norm``'s definition, shrunk
     toward the model's ``prior``): from the moments ``extract`` kept for a frame-grid feature set, else from these
     rows' own frames. Returns ``x``."""
     kept = group_moments(dirs, meta, by) if fs.grid else {}
