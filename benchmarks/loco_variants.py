@@ -34,6 +34,7 @@ import pandas as pd  # noqa: E402
 
 from ser_batch import shards  # noqa: E402
 from ser_batch.features import mean_std, shrinkage_prior  # noqa: E402
+from ser_batch.speakers import group_moments  # noqa: E402
 
 FOUR = ["angry", "happy", "neutral", "sad"]
 DEFAULTS = {"norm": "corpus", "frames": "all", "C": "0.01", "balance": "equal", "adjust": "none"}
@@ -41,8 +42,8 @@ PRIOR_FRAMES = 100.0  # 10 s of 100 ms frames: the shipped norm_prior_s
 
 
 def window_stats(dirs: list[Path], cache: Path) -> dict[str, object]:
-    """Per window: mean and mean square over all frames and over the frames inside the recording; the rows' meta;
-    each recording's speech moments (``shards.recording_moments``). Cached in ``cache`` (.npz + .parquet)."""
+    """Per window: mean and mean square over all frames and over the frames inside the recording, and the rows'
+    meta. Cached in ``cache`` (.npz + .parquet)."""
     if cache.with_suffix(".npz").exists():
         z = np.load(cache.with_suffix(".npz"))
         return {**{k: z[k] for k in z.files}, "meta": pd.read_parquet(cache.with_suffix(".parquet"))}
@@ -57,9 +58,7 @@ def window_stats(dirs: list[Path], cache: Path) -> dict[str, object]:
             parts["all2"].append((x * x).mean(1))
             parts["in1"].append((x * mask).sum(1) / inside[:, None])
             parts["in2"].append((x * x * mask).sum(1) / inside[:, None])
-    moments = shards.recording_moments([str(d) for d in dirs])
-    ids = sorted(moments)
-    out = {k: np.concatenate(v) for k, v in parts.items()} | {"ids": np.array(ids), "moments": np.stack([moments[r] for r in ids])}
+    out = {k: np.concatenate(v) for k, v in parts.items()}
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache.with_suffix(".npz"), **out)
     meta = pd.concat(metas, ignore_index=True)
@@ -67,25 +66,18 @@ def window_stats(dirs: list[Path], cache: Path) -> dict[str, object]:
     return out | {"meta": meta}
 
 
-def loco(data: dict[str, object], v: dict[str, str]) -> dict[str, float]:
-    """4-class UAR of each corpus left out, for variant ``v``."""
+def loco(data: dict[str, object], dirs: list[Path], v: dict[str, str]) -> dict[str, float]:
+    """4-class UAR of each corpus left out, for variant ``v``; groups' statistics from the moments ``extract`` kept
+    in ``dirs`` (``speakers.group_moments``, the product's definition)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import recall_score
 
     meta: pd.DataFrame = data["meta"]  # type: ignore[assignment]
     e1, e2 = (data["in1"], data["in2"]) if v["frames"] == "inside" else (data["all1"], data["all2"])
-    moments = dict(zip(data["ids"], data["moments"]))  # type: ignore[arg-type]
     original = (meta["augmentation"] == "none").to_numpy()
-    corpus, group = meta["corpus"].to_numpy(), meta[v["norm"]].to_numpy()
+    corpus, group = meta["corpus"].to_numpy(), meta[v["norm"]].astype(str).to_numpy()
     four = meta["label"].isin(FOUR).to_numpy()
-
-    def group_moments(rows: np.ndarray) -> dict[str, np.ndarray]:
-        sub = meta[rows & original].drop_duplicates("recording_id")
-        out: dict[str, np.ndarray] = {}
-        for rid, g in zip(sub["recording_id"], sub[v["norm"]]):
-            if rid in moments:
-                out[g] = out.get(g, 0) + moments[rid]
-        return out
+    gm = group_moments([str(d) for d in dirs], meta[original], v["norm"])
 
     def z_stats(rows: np.ndarray, gm: dict[str, np.ndarray], prior: np.ndarray) -> np.ndarray:
         idx = np.flatnonzero(rows)
@@ -101,9 +93,8 @@ def loco(data: dict[str, object], v: dict[str, str]) -> dict[str, float]:
     result = {}
     for test in sorted(set(corpus)):
         train, held = (corpus != test) & four, (corpus == test) & four & original
-        gm = group_moments(corpus != test)
-        prior = shrinkage_prior(np.stack(list(gm.values())), PRIOR_FRAMES)
-        gm |= group_moments(corpus == test)
+        trained = sorted(set(group[corpus != test]) & set(gm))  # the prior: the training groups' statistics only
+        prior = shrinkage_prior(np.stack([gm[g] for g in trained]), PRIOR_FRAMES)
         x_train, x_test = z_stats(train, gm, prior), z_stats(held, gm, prior)
         mu, sd = x_train.mean(0), x_train.std(0) + 1e-6
         share = pd.Series(corpus[train]).value_counts()
@@ -147,7 +138,7 @@ def main() -> None:
                 raise SystemExit(f"error: unknown variant key {key!r}; known: {', '.join(DEFAULTS)}")
             v[key] = value
         t = time.time()
-        r = loco(data, v)
+        r = loco(data, args.features, v)
         mean = np.mean([r[c] for c in corpora if c != "ravdess"])
         print(f"| {spec} | " + " | ".join(f"{r[c]:.3f}" for c in corpora) + f" | **{mean:.3f}** | {time.time() - t:.0f} |", flush=True)
 

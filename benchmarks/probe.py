@@ -64,9 +64,8 @@ def egemaps(paths: list[str], workers: int) -> np.ndarray:
     """eGeMAPS v02 functionals of each file (88 per recording; openSMILE, Eyben et al. 2016): the field's hand-made
     paralinguistic set (pitch, loudness, jitter, shimmer, formants, spectral balance, rates), for comparison only.
     openSMILE is not a dependency of ser-batch: ``pip install opensmile`` (its licence: research and personal use)."""
-    from concurrent.futures import ProcessPoolExecutor
-
     import importlib.util
+    from concurrent.futures import ProcessPoolExecutor
 
     if importlib.util.find_spec("opensmile") is None:
         raise SystemExit("error: --egemaps needs openSMILE's Python package: pip install opensmile")

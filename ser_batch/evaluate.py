@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ser_batch import shards
+from ser_batch import modeldir, shards
 from ser_batch.errors import ConfigError
 from ser_batch.features import FeatureSettings
 from ser_batch.measures import expected_calibration_error, metrics, per_recording
 from ser_batch.shards import write_json_atomic
+from ser_batch.speakers import normalise_rows
 
 
 def plot_confusion(cm: Sequence[Sequence[int]], classes: Sequence[str], path: Path, title: str) -> None:
@@ -102,8 +103,6 @@ def evaluate(
 ) -> dict[str, Any]:
     """Judge a model on shards: original rows only, only speakers the model never trained or validated on,
     only labels both share (so another corpus can be a cross-corpus test). Writes the report to ``out``."""
-    from ser_batch import modeldir
-
     md = modeldir.load(model_dir)
     split = md.config["split"]
     seen = set(split.get("train_speakers", [])) | set(split.get("val_speakers", []))
@@ -117,8 +116,6 @@ def evaluate(
     meta = pd.concat(metas, ignore_index=True)
     x = np.concatenate(feats) if feats else np.zeros((0, *md.features.shape), np.float32)
     if md.speaker_norm:  # each speaker's (corpus's) own statistics over all their recordings (no labels), as train and score do
-        from ser_batch.speakers import normalise_rows
-
         normalise_rows(x, meta, [str(d) for d in feature_dirs], md.features, md.norm_by, md.scaler.prior)
     shared_rows = meta["label"].isin(md.classes).to_numpy()
     meta, x = meta[shared_rows].reset_index(drop=True), x[shared_rows]

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from ser_batch.errors import ConfigError
 
@@ -44,6 +43,8 @@ def metrics(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str]
 
 def per_recording(proba: np.ndarray, y: np.ndarray, recording: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Window probabilities averaged per recording, as ``score`` judges a recording: (recordings, classes), labels."""
+    import pandas as pd  # here, not at import: modeldir (every worker, the CLI) needs only apply_temperature
+
     codes, uniq = pd.factorize(recording)
     if len(uniq) == len(recording):
         return proba, y

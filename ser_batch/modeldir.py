@@ -21,6 +21,7 @@ from ser_batch.encoder import CREDIT as ENCODER_CREDIT
 from ser_batch.errors import ModelDirError
 from ser_batch.features import FeatureSettings
 from ser_batch.labels import EMOTIONS
+from ser_batch.measures import apply_temperature
 from ser_batch.shards import write_json_atomic
 
 FORMAT = "ser-batch-model"
@@ -113,8 +114,6 @@ class ModelDir:
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Class probabilities (rows, classes) for raw (rows, frames, coeffs) features, temperature applied."""
-        from ser_batch.measures import apply_temperature
-
         if len(x) == 0:
             return np.zeros((0, len(self.classes)), np.float32)
         z = self.scaler.transform(x)
