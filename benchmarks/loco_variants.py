@@ -16,7 +16,10 @@ Variants (``key=value``, several per ``--variant``): ``norm`` corpus|speaker (th
 its frames); ``frames`` all|inside (inside: the window's frames past the recording's end left out of its mean);
 ``C``; ``balance`` equal|sqrt (each corpus's share of the loss); ``adjust`` none|em|balanced (the left-out corpus's
 recording posteriors re-weighted to its class prior estimated by EM, Saerens et al. 2002, or divided by their mean,
-which assumes a balanced job).
+which assumes a balanced job); ``prior`` train|corpus (what a group's statistics are shrunk toward: the training
+groups' typical statistics, as the product does, or the typical group of its own corpus, i.e. of the scored job: with
+``norm=speaker`` a hierarchy, each speaker's own statistics where it has plenty of audio and its corpus's where not);
+``prior_s`` (the prior's worth in seconds; the product's ``norm_prior_s`` is 10).
 """
 
 from __future__ import annotations
@@ -37,8 +40,7 @@ from ser_batch.features import mean_std, shrinkage_prior  # noqa: E402
 from ser_batch.speakers import group_moments  # noqa: E402
 
 FOUR = ["angry", "happy", "neutral", "sad"]
-DEFAULTS = {"norm": "corpus", "frames": "all", "C": "0.01", "balance": "equal", "adjust": "none"}
-PRIOR_FRAMES = 100.0  # 10 s of 100 ms frames: the shipped norm_prior_s
+DEFAULTS = {"norm": "corpus", "frames": "all", "C": "0.01", "balance": "equal", "adjust": "none", "prior": "train", "prior_s": "10"}
 
 
 def window_stats(dirs: list[Path], cache: Path) -> dict[str, object]:
@@ -79,13 +81,17 @@ def loco(data: dict[str, object], dirs: list[Path], v: dict[str, str]) -> dict[s
     four = meta["label"].isin(FOUR).to_numpy()
     gm = group_moments([str(d) for d in dirs], meta[original], v["norm"])
 
+    frames = float(v["prior_s"]) * 10  # 100 ms frames
+    of_corpus = {g: c for g, c in zip(group, corpus)}
+    corpus_prior = {c: shrinkage_prior(np.stack([gm[g] for g in gm if of_corpus.get(g) == c]), frames) for c in set(corpus)}
+
     def z_stats(rows: np.ndarray, gm: dict[str, np.ndarray], prior: np.ndarray) -> np.ndarray:
         idx = np.flatnonzero(rows)
         a, b = e1[idx], e2[idx]  # type: ignore[index]
         out = np.empty((len(idx), 2 * a.shape[1]), np.float32)
         for g in np.unique(group[idx]):
             sel = group[idx] == g
-            mu, sd = mean_std(gm[g], prior)
+            mu, sd = mean_std(gm[g], corpus_prior[of_corpus[g]] if v["prior"] == "corpus" else prior)
             out[sel, : a.shape[1]] = (a[sel] - mu) / sd  # mean of z-scored frames
             out[sel, a.shape[1] :] = (b[sel] - 2 * mu * a[sel] + mu**2) / sd**2  # their mean square
         return out
@@ -94,7 +100,7 @@ def loco(data: dict[str, object], dirs: list[Path], v: dict[str, str]) -> dict[s
     for test in sorted(set(corpus)):
         train, held = (corpus != test) & four, (corpus == test) & four & original
         trained = sorted(set(group[corpus != test]) & set(gm))  # the prior: the training groups' statistics only
-        prior = shrinkage_prior(np.stack([gm[g] for g in trained]), PRIOR_FRAMES)
+        prior = shrinkage_prior(np.stack([gm[g] for g in trained]), frames)
         x_train, x_test = z_stats(train, gm, prior), z_stats(held, gm, prior)
         mu, sd = x_train.mean(0), x_train.std(0) + 1e-6
         share = pd.Series(corpus[train]).value_counts()
