@@ -1,4 +1,4 @@
-"""Plots and the report (figures from ``measures``); ``evaluate`` judges a model directory on shards, never on its own speakers.
+"""The report (figures from ``measures``, pictures from ``plots``); ``evaluate`` judges a model directory on shards, never on its own speakers.
 
 Headline metric: unweighted average recall (UAR, the mean of per-class recalls), the field's figure for
 unbalanced classes; accuracy, macro and weighted F1, per-class recall and the confusion matrix come with it.
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ser_batch import modeldir, shards
+from ser_batch import modeldir, plots, shards
 from ser_batch.errors import ConfigError
 from ser_batch.features import FeatureSettings
 from ser_batch.measures import expected_calibration_error, metrics, per_recording
@@ -22,56 +22,11 @@ from ser_batch.shards import write_json_atomic
 from ser_batch.speakers import normalise_rows
 
 
-def plot_confusion(cm: Sequence[Sequence[int]], classes: Sequence[str], path: Path, title: str) -> None:
-    """Confusion matrix as a PNG, rows normalised to recall, counts written in the cells."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    m = np.asarray(cm, float)
-    norm = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    ax.set_yticks(range(len(classes)), classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=10)
-    for i in range(len(classes)):
-        for j in range(len(classes)):
-            ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=7, color="white" if norm[i, j] > 0.5 else "black")
-    fig.colorbar(im, ax=ax, label="share of true class")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_curves(history: dict[str, list[float]], path: Path) -> None:
-    """Training curves (loss and accuracy, train vs validation speakers) as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for ax, key in zip(axes, ("loss", "accuracy")):
-        for prefix, name in (("", "train"), ("val_", "validation speakers")):
-            if prefix + key in history:
-                ax.plot(range(1, len(history[prefix + key]) + 1), history[prefix + key], label=name)
-        ax.set_xlabel("epoch")
-        ax.set_title(key)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def write_report(out: Path, m: dict[str, Any], title: str, protocol_note: str, extra: str = "") -> None:
     """metrics.json, confusion.png and a short report.md in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(m, out / "metrics.json")
-    plot_confusion(m["confusion"], m["classes"], out / "confusion.png", f"{title}\nUAR {m['uar']:.3f}, accuracy {m['accuracy']:.3f}")
+    plots.confusion(m["confusion"], m["classes"], out / "confusion.png", f"{title}\nUAR {m['uar']:.3f}, accuracy {m['accuracy']:.3f}")
     lines = [
         f"# {title}",
         "",

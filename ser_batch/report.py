@@ -9,14 +9,12 @@ by reason, and the model card's figures on unseen speakers.
 
 Built to stay fast on a million-row report: the report is read in batches of the needed columns only and
 aggregated as it streams (counts, sums, a histogram, small per-period tables, running top-k candidates), so memory
-stays flat; the segments file is read filtered to the chosen recordings. Plots are PNGs drawn with matplotlib's Agg
-canvas (no pyplot, no global backend) and embedded as base64; the page has no script and loads nothing.
+stays flat; the segments file is read filtered to the chosen recordings. The plots (``plots``) are PNGs embedded as
+``data:`` URIs; the page has no script and loads nothing.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import math
 import os
@@ -34,8 +32,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from ser_batch import plots
 from ser_batch.errors import ConfigError
 from ser_batch.labels import EMOTIONS
+from ser_batch.plots import COLORS, CONFIDENCE_BINS, P_COLS
 
 DATE_PATTERN = (
     r"(?:^|\D)(?P<year>(?:19|20)\d{2})[-_./]?(?P<month>0[1-9]|1[0-2])[-_./]?(?P<day>0[1-9]|[12]\d|3[01])"
@@ -47,22 +47,13 @@ a time (HHMM[SS]) glued on allowed; digits right before or after keep it from ma
 RECORDINGS = 6
 """Per-recording timelines drawn by default: a third most confident, a third most angry, the rest at random."""
 
-CONFIDENCE_BINS = 20
 UNITS = (("day", "D", 120), ("week", "W", 2 * 366), ("month", "M", 10 * 366), ("year", "Y", math.inf))
 """Time bars per day up to 120 days of archive, then per week, month or year: a readable number of bars."""
 MAX_GROUPS = 30  # --group-by: the groups with the most recordings; the rest are summed as "(other)"
-MAX_TIMELINE_POINTS = 1500  # longer recordings are averaged over blocks of windows before drawing
 ERROR_EXAMPLES = 3
 MAX_ERROR_GROUPS = 50
 BATCH_ROWS = 1 << 17
 
-COLORS: dict[str, str] = {
-    "neutral": "#9e9e9e", "calm": "#4db6ac", "happy": "#f9c80e", "sad": "#1e88e5",
-    "angry": "#e53935", "fearful": "#8e24aa", "disgust": "#6d8b3a", "surprised": "#fb8c00",
-}  # fmt: skip
-"""One colour per emotion on every plot of the page."""
-
-P_COLS = [f"p_{e}" for e in EMOTIONS]
 SEGMENT_COLUMNS = ["path", "start_s", "end_s", "is_speech", *P_COLS]
 
 
@@ -306,160 +297,6 @@ def _dates(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return summed.sort_index(), unit
 
 
-# ------------------------------------------------------------------------------------------------ plots
-
-
-def _figure(width: float, height: float, left: float = 0.6, bottom: float = 0.5, right: float = 0.15, top: float = 0.3, wspace: float = 0.2, hspace: float = 0.2) -> Any:
-    """A bare Agg figure (no pyplot) with fixed margins in inches: a layout engine costs a fifth of a second a plot."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100)
-    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height, wspace=wspace, hspace=hspace)
-    return fig
-
-
-def _png(fig: Any, dpi: int = 90) -> str:
-    """A figure as a data: URI (PNG, base64), drawn on the Agg canvas."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _plot_mix(counts: dict[str, int], p_mean: np.ndarray) -> str:
-    fig = _figure(10.5, 3.0, left=0.8, bottom=0.35, right=0.3, wspace=0.3)
-    a, b = fig.subplots(1, 2)
-    names = [e for e in EMOTIONS if e in counts] + [e for e in counts if e not in EMOTIONS]
-    total = max(1, sum(counts.values()))
-    y = np.arange(len(names))[::-1]
-    vals = [counts[e] for e in names]
-    a.barh(y, vals, color=[COLORS.get(e, "#555") for e in names])
-    a.set_yticks(y, names)
-    for yi, v in zip(y, vals):
-        a.text(v, yi, f" {v:,} ({v / total:.0%})", va="center", fontsize=8)
-    a.set_xlim(0, max(vals or [1]) * 1.35)
-    a.set_title("dominant emotion (recordings)", fontsize=10)
-    a.spines[["top", "right"]].set_visible(False)
-    y = np.arange(len(EMOTIONS))[::-1]
-    b.barh(y, np.nan_to_num(p_mean), color=[COLORS[e] for e in EMOTIONS])
-    b.set_yticks(y, EMOTIONS)
-    for yi, v in zip(y, p_mean):
-        b.text(0 if not np.isfinite(v) else v, yi, " n/a" if not np.isfinite(v) else f" {v:.3f}", va="center", fontsize=8)
-    b.axvline(1 / len(EMOTIONS), color="#888", lw=0.8, ls="--")
-    b.set_xlim(0, max(0.3, float(np.nanmax(p_mean)) * 1.3 if np.isfinite(p_mean).any() else 1))
-    b.set_title("mean probability (p_<emotion>), dashed: 1/8", fontsize=10)
-    b.spines[["top", "right"]].set_visible(False)
-    return _png(fig)
-
-
-def _plot_over(frame: pd.DataFrame, unit: str) -> str:
-    """Recordings per period (or group), the share of each dominant emotion, the mean probabilities."""
-    labels = [str(i) for i in frame.index]
-    x = np.arange(len(labels))
-    emo = [e for e in EMOTIONS if e in frame.columns]
-    n = frame["n"].to_numpy(float)
-    share = frame[emo].to_numpy(float) / np.where(n > 0, n, np.nan)[:, None]
-    rotate = max((len(s) for s in labels), default=0) > 4
-    fig = _figure(10.5, 6.2, left=0.7, bottom=0.95 if rotate else 0.5, right=0.1, top=0.1, hspace=0.12)
-    ax_n, ax_s, ax_p = fig.subplots(3, 1, sharex=True, height_ratios=[1, 2, 2])
-    ax_n.bar(x, np.nan_to_num(n), color="#607d8b", width=0.85)
-    ax_n.set_ylabel("recordings", fontsize=8)
-    if len(x) <= 40:
-        bottom = np.zeros(len(x))
-        for j, e in enumerate(emo):
-            ax_s.bar(x, np.nan_to_num(share[:, j]), bottom=bottom, color=COLORS[e], width=0.85, label=e)
-            bottom += np.nan_to_num(share[:, j])
-    else:  # one stacked area in blocks: hundreds of bars x 8 emotions would take seconds to draw
-        ax_s.stackplot(x, np.nan_to_num(share).T, colors=[COLORS[e] for e in emo], step="mid", lw=0)
-    ax_s.set_ylim(0, 1)
-    ax_s.set_xlim(-0.6, len(x) - 0.4)
-    ax_s.set_ylabel("share, dominant", fontsize=8)
-    for e in EMOTIONS:
-        ax_p.plot(x, frame[f"mean_p_{e}"].to_numpy(float), color=COLORS[e], marker="o" if len(x) < 40 else None, ms=3, lw=1.4, label=e)
-    ax_p.set_ylabel("mean p_<emotion>", fontsize=8)
-    ax_p.set_ylim(bottom=0)
-    step = max(1, math.ceil(len(x) / 24))
-    ax_p.set_xticks(x[::step], labels[::step], rotation=45 if rotate else 0, ha="right" if rotate else "center", fontsize=8)
-    ax_p.set_xlabel(unit, fontsize=9)
-    for ax in (ax_n, ax_s, ax_p):
-        ax.spines[["top", "right"]].set_visible(False)
-        ax.tick_params(labelsize=8)
-    return _png(fig)
-
-
-def _plot_confidence(hist: np.ndarray, mean: float, n_classes: int, card_accuracy: float | None) -> str:
-    fig = _figure(6.2, 3.2, left=0.6, bottom=0.55, top=0.15)
-    ax = fig.subplots()
-    edges = np.linspace(0, 1, CONFIDENCE_BINS + 1)
-    ax.bar(edges[:-1], hist, width=np.diff(edges), align="edge", color="#5c6bc0", edgecolor="white", lw=0.5)
-    ax.axvline(1 / n_classes, color="#888", ls="--", lw=0.9, label=f"chance (1/{n_classes})")
-    if np.isfinite(mean):
-        ax.axvline(mean, color="#e53935", lw=1.2, label=f"mean here {mean:.2f}")
-    if card_accuracy is not None:
-        ax.axvline(card_accuracy, color="#2e7d32", lw=1.2, ls=":", label=f"card accuracy {card_accuracy:.2f}")
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("confidence (mean probability of the dominant emotion over speech windows)", fontsize=8)
-    ax.set_ylabel("recordings", fontsize=8)
-    ax.tick_params(labelsize=8)
-    ax.legend(fontsize=8, frameon=False)
-    ax.spines[["top", "right"]].set_visible(False)
-    return _png(fig)
-
-
-def _plot_reliability(bins: list[dict[str, float]]) -> str:
-    fig = _figure(3.4, 3.2, left=0.55, bottom=0.5)
-    ax = fig.subplots()
-    conf = [b["confidence"] for b in bins]
-    acc = [b["accuracy"] for b in bins]
-    ax.plot([0, 1], [0, 1], color="#888", ls="--", lw=0.8)
-    ax.plot(conf, acc, marker="o", color="#2e7d32")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("confidence", fontsize=8)
-    ax.set_ylabel("accuracy", fontsize=8)
-    ax.set_title("model card: reliability", fontsize=9)
-    ax.tick_params(labelsize=8)
-    return _png(fig)
-
-
-def _plot_timeline(seg: pd.DataFrame) -> str:
-    """Each window's probabilities stacked over [its start, the next window's start) (the last to its end), so the
-    bands tile the recording; silent windows are grey and empty. Long recordings are averaged over blocks of windows."""
-    seg = seg.sort_values("start_s")
-    p = seg[P_COLS].to_numpy(float, copy=True)
-    speech = seg["is_speech"].fillna(True).to_numpy(bool)
-    start, last_end = seg["start_s"].to_numpy(float), float(seg["end_s"].max())
-    p[~speech] = 0.0  # a silent window says nothing; its probabilities are left out of the verdict too
-    if len(p) > MAX_TIMELINE_POINTS:  # the picture stays readable and small
-        firsts = np.arange(0, len(p), math.ceil(len(p) / MAX_TIMELINE_POINTS))
-        sizes = np.diff(np.append(firsts, len(p)))
-        p = np.add.reduceat(p, firsts, axis=0) / sizes[:, None]
-        speech = np.add.reduceat(speech.astype(float), firsts) / sizes >= 0.5
-        start = start[firsts]
-    edges = np.append(start, max(last_end, start[-1] + 1e-3))
-    minutes = edges[-1] > 300
-    scale = 60.0 if minutes else 1.0
-    fig = _figure(12, 1.6, left=0.5, bottom=0.42, right=0.1, top=0.1)
-    ax = fig.subplots()
-    ax.stackplot(edges / scale, np.vstack([p, p[-1:]]).T, colors=[COLORS[e] for e in EMOTIONS], lw=0, step="post")
-    for lo, hi, sp in zip(edges[:-1], edges[1:], speech):
-        if not sp:
-            ax.axvspan(lo / scale, hi / scale, color="#eeeeee", zorder=0, lw=0)
-    ax.set_ylim(0, 1)
-    ax.set_xlim(0, edges[-1] / scale)
-    ax.set_ylabel("p", fontsize=8)
-    ax.set_xlabel("minutes" if minutes else "seconds", fontsize=8)
-    ax.tick_params(labelsize=8)
-    ax.spines[["top", "right"]].set_visible(False)
-    return _png(fig, dpi=80)
-
-
-def _legend() -> list[dict[str, str]]:
-    return [{"name": e, "color": COLORS[e]} for e in EMOTIONS]
-
-
 # ------------------------------------------------------------------------------------------------ model cards
 
 
@@ -506,7 +343,7 @@ def _card(models_dir: Path, name: str, version: str) -> dict[str, Any]:
         for key, label in (("ece", "expected calibration error (ECE)"), ("ece_uncalibrated", "ECE before temperature scaling"))
     ]
     bins = metrics.get("reliability")
-    card["reliability"] = _plot_reliability(bins) if _reliability_ok(bins) else None
+    card["reliability"] = plots.reliability(bins) if _reliability_ok(bins) else None
     card["per_class"] = [
         {"class": c, **{k: v.get(k) for k in ("recall", "precision", "f1", "support")}} for c, v in metrics.get("per_class", {}).items()
     ]
@@ -574,7 +411,7 @@ def _timelines(segments: Path | None, chosen: list[dict[str, Any]]) -> tuple[lis
     out = []
     for r in chosen:
         seg = by_path.get(r["path"])
-        out.append(dict(r, image=_plot_timeline(seg) if seg is not None and len(seg) else None, windows=0 if seg is None else len(seg)))
+        out.append(dict(r, image=plots.timeline(seg) if seg is not None and len(seg) else None, windows=0 if seg is None else len(seg)))
     return out, None
 
 
@@ -648,7 +485,7 @@ def report(
                     other[f"mean_{c}"] = (rest[f"mean_{c}"] * rest["n"]).sum() / rest["n"].sum()
                 frame = pd.concat([frame.iloc[:MAX_GROUPS], other.to_frame(f"(other {len(rest)})").T])
                 over["note"] = f"{MAX_GROUPS} groups with the most recordings shown; the other {len(rest)} are summed in the last bar"
-            over["image"] = _plot_over(frame, group_by)
+            over["image"] = plots.over_time(frame, group_by)
     else:
         over["title"] = "over time"
         dated, unit = _dates(frame) if not frame.empty else (frame, "")
@@ -659,7 +496,7 @@ def report(
             )
         else:
             over["title"] = f"over time, per {unit}"
-            over["image"] = _plot_over(dated, unit)
+            over["image"] = plots.over_time(dated, unit)
             if agg.undated:
                 over["note"] = f"{agg.undated:,} ok recordings have no date in their path and are left out of this section"
             frame = dated
@@ -684,10 +521,10 @@ def report(
         source=str(src),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         rows=agg.rows, ok=agg.ok, n_errors=n_errors, hours=agg.hours,
-        legend=_legend(),
-        mix=mix, mix_image=_plot_mix(agg.emotion_counts, p_mean) if agg.ok else None,
+        legend=plots.legend(),
+        mix=mix, mix_image=plots.mix(agg.emotion_counts, p_mean) if agg.ok else None,
         over=over,
-        confidence_image=_plot_confidence(agg.conf_hist, conf_mean, len(EMOTIONS), card_accuracy) if agg.conf_n else None,
+        confidence_image=plots.confidence(agg.conf_hist, conf_mean, len(EMOTIONS), card_accuracy) if agg.conf_n else None,
         confidence_mean=conf_mean, confidence_n=agg.conf_n,
         confidence_median=_hist_quantile(agg.conf_hist, 0.5),
         timelines=timelines, timeline_note=timeline_note, recordings=recordings,

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ser_batch import evaluate as ev
-from ser_batch import measures, splits
+from ser_batch import measures, plots, splits
 from ser_batch.cluster import RETRIES, dask_client
 from ser_batch.errors import ConfigError
 from ser_batch.labels import EMOTIONS
@@ -307,7 +307,7 @@ def _save(out: Path, model: Any, scaler: Scaler, data: Data, split: splits.Split
     }
     modeldir.save(out, model, config, scaler)
     metrics = {k: v for k, v in result.items() if k not in IN_MEMORY_ONLY}
-    ev.plot_curves(result["history"], out / "curves.png")
+    plots.curves(result["history"], out / "curves.png")
     if "uar" in metrics:
         ev.write_report(out, metrics, f"{config['name']}: {settings.model} model, test speakers", protocol_note)
     else:  # protocol all: nothing was held out, so no figure here; the card carries the cross-validated ones
@@ -425,7 +425,7 @@ def _write_cv(out: Path, results: list[dict[str, Any]], settings: TrainSettings,
         "folds": rows,
     }
     write_json_atomic(report, out / "cv.json")
-    ev.plot_confusion(pooled.tolist(), classes, out / "confusion.png", f"{settings.model}: pooled over {len(rows)} folds")
+    plots.confusion(pooled.tolist(), classes, out / "confusion.png", f"{settings.model}: pooled over {len(rows)} folds")
     cal = ""
     if calibration is not None:
         cal = (

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ser_batch import evaluate as ev
-from ser_batch import measures
+from ser_batch import measures, plots
 from ser_batch.errors import ConfigError
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -100,9 +100,9 @@ def test_ece_always_right_at_full_confidence_is_zero_and_wrong_is_one() -> None:
 
 
 def test_plots_write_png(tmp_path: Path) -> None:
-    ev.plot_confusion([[3, 1, 0], [0, 2, 0], [1, 0, 0]], CLASSES, tmp_path / "cm.png", "title")
+    plots.confusion([[3, 1, 0], [0, 2, 0], [1, 0, 0]], CLASSES, tmp_path / "cm.png", "title")
     history = {"loss": [1.0, 0.5], "val_loss": [1.2, 0.8], "accuracy": [0.4, 0.7], "val_accuracy": [0.3, 0.6]}
-    ev.plot_curves(history, tmp_path / "curves.png")
+    plots.curves(history, tmp_path / "curves.png")
     for name in ("cm.png", "curves.png"):
         data = (tmp_path / name).read_bytes()
         assert data.startswith(PNG) and len(data) > 2000

@@ -44,7 +44,7 @@ def test_notebook_parameters_point_at_the_real_data() -> None:
     # the notebook only calls the package: no function or class of its own
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "def " not in code and "class " not in code
-    for api in ("discover(", "extract(", "speaker_split(", "fit(", "plot_confusion(", "Image("):
+    for api in ("discover(", "extract(", "speaker_split(", "fit(", "plots.confusion(", "Image("):
         assert api in code, api
 
 

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
+from ser_batch import plots
 from ser_batch import report as rp
 from ser_batch.cli import app
 from ser_batch.errors import ConfigError
@@ -263,8 +264,8 @@ def test_without_segments_the_page_says_how_to_get_them(written: tuple[Path, Pat
 def test_segments_are_read_filtered_to_the_chosen_recordings(written: tuple[Path, Path, pd.DataFrame, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rep, seg, _df, cards = written
     seen: list[int] = []
-    real = rp._plot_timeline
-    monkeypatch.setattr(rp, "_plot_timeline", lambda s: seen.append(s["path"].nunique()) or real(s))
+    real = plots.timeline
+    monkeypatch.setattr(plots, "timeline", lambda s: seen.append(s["path"].nunique()) or real(s))
     calls: list[dict[str, object]] = []
 
     class Spy:
