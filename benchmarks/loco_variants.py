@@ -19,7 +19,8 @@ recording posteriors re-weighted to its class prior estimated by EM, Saerens et 
 which assumes a balanced job); ``prior`` train|corpus (what a group's statistics are shrunk toward: the training
 groups' typical statistics, as the product does, or the typical group of its own corpus, i.e. of the scored job: with
 ``norm=speaker`` a hierarchy, each speaker's own statistics where it has plenty of audio and its corpus's where not);
-``prior_s`` (the prior's worth in seconds; the product's ``norm_prior_s`` is 10).
+``prior_s`` (the prior's worth in seconds; the product's ``norm_prior_s`` is 10). Variants joined by ``+`` are an
+ensemble: each fitted alone, their recording posteriors averaged.
 """
 
 from __future__ import annotations
@@ -68,11 +69,11 @@ def window_stats(dirs: list[Path], cache: Path) -> dict[str, object]:
     return out | {"meta": meta}
 
 
-def loco(data: dict[str, object], dirs: list[Path], v: dict[str, str]) -> dict[str, float]:
-    """4-class UAR of each corpus left out, for variant ``v``; groups' statistics from the moments ``extract`` kept
-    in ``dirs`` (``speakers.group_moments``, the product's definition)."""
+def loco(data: dict[str, object], dirs: list[Path], v: dict[str, str]) -> dict[str, pd.DataFrame]:
+    """Per corpus left out, its recordings' 4-class posteriors (columns ``FOUR``) and labels (``y``) for variant ``v``;
+    groups' statistics from the moments ``extract`` kept in ``dirs`` (``speakers.group_moments``, the product's
+    definition)."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import recall_score
 
     meta: pd.DataFrame = data["meta"]  # type: ignore[assignment]
     e1, e2 = (data["in1"], data["in2"]) if v["frames"] == "inside" else (data["all1"], data["all2"])
@@ -122,8 +123,26 @@ def loco(data: dict[str, object], dirs: list[Path], v: dict[str, str]) -> dict[s
             p = q
         elif v["adjust"] == "balanced":
             p = p / p.mean(0)
-        result[test] = float(recall_score(per["y"], np.asarray(clf.classes_)[p.argmax(1)], average="macro", labels=sorted(set(per["y"]))))
+        result[test] = pd.DataFrame(p / p.sum(1, keepdims=True), columns=clf.classes_, index=per.index)[FOUR].assign(y=per["y"])
     return result
+
+
+def uar(per: pd.DataFrame) -> float:
+    """4-class UAR over the labels present of one corpus's recording posteriors."""
+    from sklearn.metrics import recall_score
+
+    return float(recall_score(per["y"], np.asarray(FOUR)[per[FOUR].to_numpy().argmax(1)], average="macro", labels=sorted(set(per["y"]))))
+
+
+def parse(spec: str) -> dict[str, str]:
+    """``key=value[,key=value]`` over ``DEFAULTS`` ('base': the defaults)."""
+    v = dict(DEFAULTS)
+    for kv in filter(None, spec.replace("base", "").split(",")):
+        key, _, value = kv.partition("=")
+        if key not in DEFAULTS:
+            raise SystemExit(f"error: unknown variant key {key!r}; known: {', '.join(DEFAULTS)}")
+        v[key] = value
+    return v
 
 
 def main() -> None:
@@ -137,14 +156,9 @@ def main() -> None:
     print("| variant | " + " | ".join(corpora) + " | mean, not RAVDESS | s |")
     print("|---" * (len(corpora) + 3) + "|")
     for spec in args.variant or ["base"]:
-        v = dict(DEFAULTS)
-        for kv in filter(None, spec.replace("base", "").split(",")):
-            key, _, value = kv.partition("=")
-            if key not in DEFAULTS:
-                raise SystemExit(f"error: unknown variant key {key!r}; known: {', '.join(DEFAULTS)}")
-            v[key] = value
         t = time.time()
-        r = loco(data, args.features, v)
+        members = [loco(data, args.features, parse(m)) for m in spec.split("+")]  # an ensemble: posteriors averaged
+        r = {c: uar(sum(m[c][FOUR] for m in members).assign(y=members[0][c]["y"])) for c in corpora}
         mean = np.mean([r[c] for c in corpora if c != "ravdess"])
         print(f"| {spec} | " + " | ".join(f"{r[c]:.3f}" for c in corpora) + f" | **{mean:.3f}** | {time.time() - t:.0f} |", flush=True)
 
