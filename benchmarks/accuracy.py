@@ -48,7 +48,6 @@ CONFIGS: dict[str, tuple[str, dict[str, object]]] = {
     "logmel-attn-spknorm": ("logmel-ravdess", {"model": "attn", "label_smoothing": 0.1, "patience": 8, "speaker_norm": True}),
     "logmel-attn-reg": ("logmel-ravdess", {"model": "attn", **REGULARISED}),
     "logmel-attn-reg-tess": ("logmel-ravdess-tess", {"model": "attn", **REGULARISED}),
-    "logmel-cnn2d-reg": ("logmel-ravdess", {"model": "cnn2d", **REGULARISED}),
     "logmel_pitch-attn": ("logmel_pitch-ravdess", {"model": "attn", "label_smoothing": 0.1, "patience": 8}),
     "logmel_pitch-attn-spknorm": ("logmel_pitch-ravdess", {"model": "attn", "label_smoothing": 0.1, "patience": 8, "speaker_norm": True}),
     "logmel_pitch-attn-spknorm-tess": ("logmel_pitch-ravdess+logmel_pitch-tess", {"model": "attn", "label_smoothing": 0.1, "patience": 8, "speaker_norm": True}),

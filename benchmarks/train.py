@@ -85,7 +85,7 @@ def _print(name: str, dirs: list[str], model: str, wall: float | None, rows: lis
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("features", nargs="+", help="shard folders (made by ser-batch extract)")
-    ap.add_argument("--model", action="append", help="frames, seed, attn, cnn2d (repeatable)")
+    ap.add_argument("--model", action="append", help="frames, seed, attn, pool, linear (repeatable)")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--folds", default="1,2,3,4,5,6")
     ap.add_argument("--workers", type=int, default=None)

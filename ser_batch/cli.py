@@ -202,7 +202,7 @@ def extract(
 @app.command()
 def train(
     feature_dirs: Annotated[list[Path], typer.Argument(help="Shard folders made by `ser-batch extract` (same feature settings).", show_default=False)],
-    model: Annotated[str, typer.Option(default_factory=_train_setting("model"), show_default=DEFAULT_MODELS, help="frames (the seed's blocks over time), seed (the origin's flat layout, ~20x slower), attn or cnn2d (compact, with attention pooling), pool (for encoder states: whisper_base), linear (a logistic regression over each coefficient's mean and mean square).")],
+    model: Annotated[str, typer.Option(default_factory=_train_setting("model"), show_default=DEFAULT_MODELS, help="frames (the seed's blocks over time), seed (the origin's flat layout, ~20x slower), attn (compact, with attention pooling), pool (for encoder states: whisper_base), linear (a logistic regression over each coefficient's mean and mean square).")],
     epochs: Annotated[int, typer.Option(default_factory=_train_setting("epochs"), show_default=DEFAULT_MODELS, help="Maximum epochs (early stopping watches the validation speakers).")],
     batch_size: Annotated[int, typer.Option(default_factory=_train_setting("batch_size"), show_default=DEFAULT_MODELS, help="Batch size.")],
     learning_rate: Annotated[float, typer.Option(default_factory=_train_setting("learning_rate"), show_default=DEFAULT_MODELS, help="Adam learning rate.")],

@@ -4,7 +4,6 @@
 - ``frames``: the same blocks convolving over time, with the coefficients as channels (about 20x less work).
 - ``attn``: a compact 1-D CNN over time (residual-free, 4 blocks of 128-256 channels) whose frames are pooled by
   learned attention plus mean and max pooling, so the verdict weighs the emotional stretches of a window.
-- ``cnn2d``: a small 2-D CNN over the (time x coefficient) plane, pooled over frequency, then attention over time.
 - ``pool``: for frames that are already rich embeddings (``whisper_base``): one shared dense projection per frame,
   then attention, mean and max pooling over time and a small classifier.
 - ``linear``: a logistic regression (L2) over each coefficient's mean and mean square across the window's frames:
@@ -23,7 +22,7 @@ from collections.abc import Callable
 
 from ser_batch.errors import ConfigError
 
-MODELS = ("frames", "seed", "attn", "cnn2d", "pool", "linear")
+MODELS = ("frames", "seed", "attn", "pool", "linear")
 
 
 class Seeds:
@@ -51,7 +50,7 @@ def build(name: str, n_frames: int, n_coeffs: int, n_classes: int, learning_rate
     """
     import keras
 
-    builders: dict[str, Callable[[int, int, int, Seeds], keras.Model]] = {"seed": _seed, "frames": _frames, "attn": _attn, "cnn2d": _cnn2d, "pool": _pool, "linear": _linear}
+    builders: dict[str, Callable[[int, int, int, Seeds], keras.Model]] = {"seed": _seed, "frames": _frames, "attn": _attn, "pool": _pool, "linear": _linear}
     if name not in builders:
         raise ConfigError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
     model = builders[name](n_frames, n_coeffs, n_classes, Seeds(seed))
@@ -112,10 +111,10 @@ def _attention_pool(x, s: Seeds):  # type: ignore[no-untyped-def]
     return layers.Concatenate()([attended, layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)])
 
 
-def _conv_bn(x, filters: int, kernel, conv, s: Seeds):  # type: ignore[no-untyped-def]
+def _conv_bn(x, filters: int, kernel: int, s: Seeds):  # type: ignore[no-untyped-def]
     from keras import layers
 
-    x = conv(filters, kernel, padding="same", use_bias=False, kernel_initializer=s.kernel())(x)
+    x = layers.Conv1D(filters, kernel, padding="same", use_bias=False, kernel_initializer=s.kernel())(x)
     x = layers.BatchNormalization()(x)
     return layers.Activation("relu")(x)
 
@@ -136,25 +135,10 @@ def _attn(n_frames: int, n_coeffs: int, n_classes: int, s: Seeds):  # type: igno
     inp = keras.Input((n_frames, n_coeffs), name="features")
     x = inp
     for filters, kernel in ((128, 5), (128, 5), (256, 3), (256, 3)):
-        x = _conv_bn(x, filters, kernel, layers.Conv1D, s)
+        x = _conv_bn(x, filters, kernel, s)
         x = layers.MaxPooling1D(2, padding="same")(x)
         x = layers.SpatialDropout1D(0.1, seed=s())(x)
     return keras.Model(inp, _classifier(_attention_pool(x, s), n_classes, s), name="attn")
-
-
-def _cnn2d(n_frames: int, n_coeffs: int, n_classes: int, s: Seeds):  # type: ignore[no-untyped-def]
-    import keras
-    from keras import layers
-
-    inp = keras.Input((n_frames, n_coeffs), name="features")
-    x = layers.Reshape((n_frames, n_coeffs, 1))(inp)
-    for filters in (24, 48, 96, 128):
-        x = _conv_bn(x, filters, 3, layers.Conv2D, s)
-        x = layers.MaxPooling2D(2, padding="same")(x)
-        x = layers.SpatialDropout2D(0.1, seed=s())(x)
-    x = layers.Reshape((x.shape[1], x.shape[2] * x.shape[3]))(x)  # (time, freq x channels)
-    x = _conv_bn(x, 192, 1, layers.Conv1D, s)
-    return keras.Model(inp, _classifier(_attention_pool(x, s), n_classes, s), name="cnn2d")
 
 
 def _pool(n_frames: int, n_coeffs: int, n_classes: int, s: Seeds):  # type: ignore[no-untyped-def]
