@@ -249,6 +249,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--norm-prior-s", type=float, default=TrainSettings().norm_prior_s, help="with --speaker-norm: seconds of speech the training groups' statistics count for in every group's (0: off)")
     ap.add_argument("--no-label-mask", action="store_true", help="plain cross-entropy over all classes (for comparison)")
     ap.add_argument("--corpus-balance", choices=CORPUS_BALANCE, default="equal")
+    ap.add_argument("--l2", type=float, default=1e-3, help="the linear model's L2 penalty (TrainSettings.l2)")
     ap.add_argument("--workers", type=int, default=0, help="fits in parallel on a local Dask cluster; 0 (default): one after another here")
     ap.add_argument("--scheduler", default=None, help="a running Dask scheduler (tcp://HOST:PORT) for the fits")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "corpora.json", help="JSON of every figure; the Markdown goes beside it (.md)")
@@ -259,7 +260,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     dirs = [os.path.abspath(d) for d in args.features]
     settings = TrainSettings(
         model=args.model, epochs=args.epochs, patience=args.patience, label_smoothing=args.label_smoothing, batch_size=args.batch_size,
-        seed=args.seed, speaker_norm=args.speaker_norm, norm_by=args.norm_by, norm_prior_s=args.norm_prior_s, label_mask=not args.no_label_mask, corpus_balance=args.corpus_balance,
+        seed=args.seed, speaker_norm=args.speaker_norm, norm_by=args.norm_by, norm_prior_s=args.norm_prior_s, label_mask=not args.no_label_mask, corpus_balance=args.corpus_balance, l2=args.l2,
     )  # fmt: skip
     data = load_meta(dirs)
     speakers = sorted(data.meta["speaker"].unique().tolist())

@@ -17,6 +17,7 @@ initialiser and dropout layer gets its seed from ``build``'s ``seed``: Keras dra
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 
@@ -41,16 +42,17 @@ class Seeds:
         return keras.initializers.GlorotUniform(seed=self())
 
 
-def build(name: str, n_frames: int, n_coeffs: int, n_classes: int, learning_rate: float = 1e-3, label_smoothing: float = 0.0, seed: int = 0, loss: Callable | None = None):  # type: ignore[no-untyped-def]
+def build(name: str, n_frames: int, n_coeffs: int, n_classes: int, learning_rate: float = 1e-3, label_smoothing: float = 0.0, seed: int = 0, loss: Callable | None = None, l2: float = 1e-3):  # type: ignore[no-untyped-def]
     """Build and compile the named model; ``seed`` fixes its initial weights and dropout masks.
 
     ``loss``: a training-time loss in place of categorical cross-entropy (``objective.masked_crossentropy``, which then
     does its own label smoothing). The model is the same softmax either way, and model dirs save it uncompiled, so a
-    saved model never needs the loss to load.
+    saved model never needs the loss to load. ``l2``: the ``linear`` model's L2 penalty on its weights (others have
+    none).
     """
     import keras
 
-    builders: dict[str, Callable[[int, int, int, Seeds], keras.Model]] = {"seed": _seed, "frames": _frames, "attn": _attn, "pool": _pool, "linear": _linear}
+    builders: dict[str, Callable[[int, int, int, Seeds], keras.Model]] = {"seed": _seed, "frames": _frames, "attn": _attn, "pool": _pool, "linear": functools.partial(_linear, l2=l2)}
     if name not in builders:
         raise ConfigError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
     model = builders[name](n_frames, n_coeffs, n_classes, Seeds(seed))
@@ -152,12 +154,12 @@ def _pool(n_frames: int, n_coeffs: int, n_classes: int, s: Seeds):  # type: igno
     return keras.Model(inp, _classifier(_attention_pool(x, s), n_classes, s), name="pool")
 
 
-def _linear(n_frames: int, n_coeffs: int, n_classes: int, s: Seeds):  # type: ignore[no-untyped-def]
+def _linear(n_frames: int, n_coeffs: int, n_classes: int, s: Seeds, l2: float = 1e-3):  # type: ignore[no-untyped-def]
     import keras
     from keras import layers
 
     inp = keras.Input((n_frames, n_coeffs), name="features")
     stats = layers.Concatenate()([layers.GlobalAveragePooling1D()(inp), layers.GlobalAveragePooling1D()(layers.Multiply()([inp, inp]))])
     x = layers.Dropout(0.2, seed=s())(layers.BatchNormalization()(stats))
-    out = layers.Dense(n_classes, activation="softmax", kernel_initializer=s.kernel(), kernel_regularizer=keras.regularizers.L2(1e-3))(x)
+    out = layers.Dense(n_classes, activation="softmax", kernel_initializer=s.kernel(), kernel_regularizer=keras.regularizers.L2(l2))(x)
     return keras.Model(inp, out, name="linear")

@@ -52,6 +52,7 @@ class TrainSettings:
     seed: int = 0
     memory_limit_mb: int = 4096  # training rows above this are streamed from Parquet instead of loaded
     label_smoothing: float = 0.0
+    l2: float = 1e-3  # the linear model's L2 penalty on its weights (models.build)
     mixup: float = 0.0  # Beta(a, a) mixing of training pairs; 0 is off
     specaugment: bool = False  # random time and coefficient masks on training batches
     time_mask: int = 20  # frames, at most, per mask
@@ -71,6 +72,8 @@ class TrainSettings:
             raise ConfigError(f"norm_by must be one of {', '.join(NORM_BY)}, got {self.norm_by!r}")
         if not 0 <= self.norm_prior_s <= 3600:
             raise ConfigError(f"norm_prior_s must be between 0 and 3600 seconds of speech, got {self.norm_prior_s}")
+        if not 0 <= self.l2 <= 10:
+            raise ConfigError(f"l2 must be between 0 and 10, got {self.l2}")
         if self.calibration not in CALIBRATION:
             raise ConfigError(f"calibration must be one of {', '.join(CALIBRATION)}, got {self.calibration!r}")
         if not 0.05 <= self.temperature <= 20 or (self.temperature != 1.0 and self.calibration != "cv"):
@@ -153,7 +156,7 @@ def fit(
         val = (scaler.transform(gather(data, m["val"], norm)), targets[m["val"]], val_w)
 
     loss = masked_crossentropy(settings.label_smoothing) if settings.label_mask else None
-    model = models.build(settings.model, fs.n_frames, fs.n_coeffs, n_classes, settings.learning_rate, settings.label_smoothing, settings.seed, loss=loss)
+    model = models.build(settings.model, fs.n_frames, fs.n_coeffs, n_classes, settings.learning_rate, settings.label_smoothing, settings.seed, loss=loss, l2=settings.l2)
     monitor = "val_loss" if val is not None else "loss"
     with tempfile.TemporaryDirectory() as tmp:
         best = os.path.join(tmp, "best.weights.h5")

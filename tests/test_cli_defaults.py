@@ -23,7 +23,7 @@ from ser_batch.train import TrainSettings
 runner = CliRunner()
 CLI_TO_SETTINGS = {"model": "model", "epochs": "epochs", "batch_size": "batch_size", "learning_rate": "learning_rate", "n_val_speakers": "n_val_speakers",
                    "seed": "seed", "patience": "patience", "specaugment": "specaugment", "mixup": "mixup", "label_smoothing": "label_smoothing",
-                   "speaker_norm": "speaker_norm", "norm_by": "norm_by"}  # fmt: skip
+                   "speaker_norm": "speaker_norm", "norm_by": "norm_by", "l2": "l2"}  # fmt: skip
 
 
 @pytest.fixture(autouse=True)

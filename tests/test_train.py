@@ -210,6 +210,17 @@ def test_build_is_seeded_whatever_pythons_random_did(name: str) -> None:
     assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
 
 
+def test_the_linear_models_l2_penalty_is_a_setting() -> None:
+    def penalty(model: object) -> float:
+        dense = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"]  # type: ignore[attr-defined]
+        return float(dense[-1].kernel_regularizer.l2)
+
+    assert penalty(models.build("linear", 20, 8, 3)) == pytest.approx(1e-3)  # what the shipped linear models had
+    assert penalty(models.build("linear", 20, 8, 3, l2=0.01)) == pytest.approx(0.01)
+    with pytest.raises(ConfigError, match="l2"):
+        TrainSettings(l2=-1.0)
+
+
 def test_fit_refuses_a_leaky_split(features: Path, split: splits.Split) -> None:
     leaky = splits.Split("holdout", 1, (*split.train_speakers, split.test_speakers[0]), split.val_speakers, split.test_speakers)
     with pytest.raises(ConfigError, match="train and test"):
