@@ -19,7 +19,11 @@ recording posteriors re-weighted to its class prior estimated by EM, Saerens et 
 which assumes a balanced job); ``prior`` train|corpus (what a group's statistics are shrunk toward: the training
 groups' typical statistics, as the product does, or the typical group of its own corpus, i.e. of the scored job: with
 ``norm=speaker`` a hierarchy, each speaker's own statistics where it has plenty of audio and its corpus's where not);
-``prior_s`` (the prior's worth in seconds; the product's ``norm_prior_s`` is 10). Variants joined by ``+`` are an
+``prior_s`` (the prior's worth in seconds; the product's ``norm_prior_s`` is 10). ``window_z`` none|corpus|test (corpus: each corpus's window features,
+after the frames' normalisation, standardised again with the mean and sd of that corpus's windows, as
+``probe.py``'s "corpus z-scored" does to its recording vectors; test: the left-out corpus's only, the training
+windows standardised together — AdaBN, Li et al. 2016, what swapping the ``linear`` model's batch-normalisation
+statistics for the scored job's would do). Variants joined by ``+`` are an
 ensemble: each fitted alone, their recording posteriors averaged.
 """
 
@@ -41,7 +45,7 @@ from ser_batch.features import mean_std, shrinkage_prior  # noqa: E402
 from ser_batch.speakers import group_moments  # noqa: E402
 
 FOUR = ["angry", "happy", "neutral", "sad"]
-DEFAULTS = {"norm": "corpus", "frames": "all", "C": "0.01", "balance": "equal", "adjust": "none", "prior": "train", "prior_s": "10"}
+DEFAULTS = {"norm": "corpus", "frames": "all", "C": "0.01", "balance": "equal", "adjust": "none", "prior": "train", "prior_s": "10", "window_z": "none"}
 
 
 def window_stats(dirs: list[Path], cache: Path) -> dict[str, object]:
@@ -103,6 +107,11 @@ def loco(data: dict[str, object], dirs: list[Path], v: dict[str, str]) -> dict[s
         trained = sorted(set(group[corpus != test]) & set(gm))  # the prior: the training groups' statistics only
         prior = shrinkage_prior(np.stack([gm[g] for g in trained]), frames)
         x_train, x_test = z_stats(train, gm, prior), z_stats(held, gm, prior)
+        if v["window_z"] in ("corpus", "test"):  # each corpus's window features standardised with its own windows
+            for part, rows in ((x_train, train), (x_test, held)) if v["window_z"] == "corpus" else ((x_test, held),):
+                for c in set(corpus[rows]):
+                    sel, ref = corpus[rows] == c, (corpus[rows] == c) & original[rows]
+                    part[sel] = (part[sel] - part[ref].mean(0)) / (part[ref].std(0) + 1e-6)
         mu, sd = x_train.mean(0), x_train.std(0) + 1e-6
         share = pd.Series(corpus[train]).value_counts()
         weight = pd.Series(corpus[train]).map(1.0 / (share if v["balance"] == "equal" else np.sqrt(share))).to_numpy()
