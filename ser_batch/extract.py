@@ -107,7 +107,7 @@ def plan_shards(
     corpus: str | None = None,
 ) -> Iterator[ShardPlan]:
     """Batch listed paths, in their order, into shards named by the fingerprint of the batch, ``corpus`` (the layout
-    forced on paths without labels) and the settings.
+    forced on paths without labels), the settings and the revision of the corpus label tables.
 
     A batch is fingerprinted by its paths (and a manifest's labels) only, no file is looked at, as it streams by:
     one batch at a time is held. ``files_per_shard`` and ``corpus`` are checked at once, before any path is read.
@@ -117,6 +117,7 @@ def plan_shards(
     if corpus is not None:
         corpora.get_corpus(corpus)
     fp = f"{_settings_fingerprint(feature_settings, augment_settings, window_settings)}\0{corpus or ''}"
+    fp += f"\0labels{corpora.LABEL_TABLES_REVISION}"  # a revised label table makes every shard again
     return _batches(iter(listed), fp, files_per_shard, corpus)
 
 

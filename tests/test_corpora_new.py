@@ -254,7 +254,7 @@ def test_turevdb_needs_its_codes() -> None:
 @pytest.mark.parametrize(
     ("number", "label"),
     [("00001", "neutral"), ("00005", "neutral"), ("00100", "neutral"), ("00101", "happy"), ("00200", "happy"),
-     ("00201", "angry"), ("00300", "angry"), ("00301", "sad"), ("00400", "sad")],
+     ("00201", "sad"), ("00300", "sad"), ("00301", "angry"), ("00400", "angry")],
 )
 def test_emotiontts_kor_ranges(number: str, label: str) -> None:
     labels = parse(Path(f"emotiontts-kor/plain-to-emotional/ema/wav/ema{number}.ogg"))
@@ -264,7 +264,7 @@ def test_emotiontts_kor_ranges(number: str, label: str) -> None:
 
 def test_emotiontts_kor_subsets() -> None:
     labels = parse(Path("emotional-to-emotional/neo/wav/neo00303.wav"))
-    assert (labels.label, labels.speaker) == ("sad", "emotiontts_kor:neo")
+    assert (labels.label, labels.speaker) == ("angry", "emotiontts_kor:neo")
     assert labels.fields["subset"] == "emotional-to-emotional"
 
 

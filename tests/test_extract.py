@@ -23,7 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import BAD_REASONS, FILES_PER_SHARD, SYNTH_EMOTIONS, Extracted, bad_files
-from ser_batch import audio, features, shards
+from ser_batch import audio, corpora, features, shards
 from ser_batch.augment import AugmentSettings
 from ser_batch.cli import app
 from ser_batch.corpora import Labels
@@ -310,7 +310,9 @@ def test_missing_listed_file_is_an_error_row(synth_corpus: tuple[Path, list], tm
 # ------------------------------------------------------------------------------------------ pieces, no Dask
 
 
-def test_plan_shards_is_deterministic_and_fingerprints_paths_labels_and_settings(extracted: Extracted) -> None:
+def test_plan_shards_is_deterministic_and_fingerprints_paths_labels_and_settings(
+    extracted: Extracted, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fs, aug = FeatureSettings(), AugmentSettings()
     listed = list(iter_listed([extracted.corpus]))
     assert all(labels is None for _, labels in listed)  # the workers label them
@@ -332,6 +334,9 @@ def test_plan_shards_is_deterministic_and_fingerprints_paths_labels_and_settings
     relabelled = [*listed[:9], (path, Labels("generic", "generic:?", "calm")), *listed[10:]]
     changed = [x != y for x, y in zip(names(relabelled, fs, aug, files_per_shard=8), [p.name for p in a])]
     assert changed == [False, True, False, False]
+    # a revised corpus label table renames every shard: a rerun labels the files again instead of reusing them
+    monkeypatch.setattr(corpora, "LABEL_TABLES_REVISION", corpora.LABEL_TABLES_REVISION + 1)
+    assert {p.name for p in a}.isdisjoint(names(listed, fs, aug, files_per_shard=8))
     with pytest.raises(ConfigError, match="files-per-shard"):  # at once, before any path is read
         plan_shards(iter(listed), fs, aug, files_per_shard=0)
     with pytest.raises(CorpusError, match="unknown corpus 'iemocap'"):

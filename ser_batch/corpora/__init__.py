@@ -59,6 +59,11 @@ _DETECTION_ORDER: tuple[Corpus, ...] = (
     EMOTIONTTS_KOR,
     GENERIC,
 )
+LABEL_TABLES_REVISION = 2
+"""Revision of the corpus label tables, part of every shard's name (`extract.plan_shards`): bumped when a table
+changes, so a rerun labels and extracts the files again instead of reusing shards labelled by the old table.
+2: emotiontts-kor's 00201-00300 sad and 00301-00400 angry, the other way round from revision 1."""
+
 CORPORA: dict[str, Corpus] = {c.name: c for c in _DETECTION_ORDER}
 """Corpus name -> corpus object, in detection order."""
 

@@ -7,7 +7,15 @@ by that shape (a ``wav`` folder inside a folder named like the file's prefix); t
 
 Label table (number range -> label); four emotions, no calm, fearful, disgust or surprised::
 
-    00001-00100 neutral   00101-00200 happy   00201-00300 angry   00301-00400 sad
+    00001-00100 neutral   00101-00200 happy   00201-00300 sad   00301-00400 angry
+
+The corpus's README gives 00201-00300 as angry (화남) and 00301-00400 as sad (슬픔); in the public sample the two
+are the other way round, so this table departs from it. The evidence (`benchmarks/kor-labels.md`): the ten
+``emotional-to-emotional`` speakers read a script written for each emotion, and Whisper's transcripts of every one
+of them say 00201-00205 are sad sentences ("hearing that from you really hurts", "I got a draft notice, I'm so
+depressed", a funeral, condolences) and 00301-00305 angry ones ("how many more times must I tell you", "is turning
+the radio down that hard?"); and on all 15 speakers, ``plain-to-emotional`` included, 00201-00300 is the
+lowest-pitched of the four ranges, as sad speech is in every other corpus here.
 
 Numbers outside 00001-00400 are refused, never guessed. Speaker: ``"emotiontts_kor:ema"`` (the speaker folder).
 Fields: subset (as written), number (five digits as written).
@@ -25,10 +33,11 @@ __all__ = ["EMOTIONTTS_KOR", "EmotionTTSKor", "LABEL_TABLE", "SUBSETS", "label_o
 LABEL_TABLE: dict[tuple[int, int], str] = {
     (1, 100): "neutral",
     (101, 200): "happy",
-    (201, 300): "angry",
-    (301, 400): "sad",
+    (201, 300): "sad",
+    (301, 400): "angry",
 }
-"""Inclusive number range -> label (four of the eight emotions)."""
+"""Inclusive number range -> label (four of the eight emotions); 201-400 as the audio holds them, not as the corpus's
+README says (module docstring)."""
 
 SUBSETS: frozenset[str] = frozenset({"plain-to-emotional", "emotional-to-emotional"})
 
