@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
             means = [float(np.mean(v)) for v in f0]
             lowest.append(RANGES[int(np.argmin(means))])
             print(f"| {subset} | {speaker.name} | {' | '.join(f'{m:.1f}' for m in means)} | {lowest[-1]} |")
-    print(f"\nLowest range per speaker: " + ", ".join(f"{r} {lowest.count(r)}" for r in RANGES))
+    print("\nLowest range per speaker: " + ", ".join(f"{r} {lowest.count(r)}" for r in RANGES))
 
 
 if __name__ == "__main__":
