@@ -125,6 +125,10 @@ def baseline(model_dir: Path, corpus: str, dirs: list[str]) -> dict[str, Any] | 
         return None
     m = pd.concat(metas, ignore_index=True)
     x = np.concatenate(xs)
+    if md.frames == "inside":  # as evaluate and score read them
+        from ser_batch import windows
+
+        windows.past_end(x, windows.frames_inside(md.features.duration_s, m["pad_s"].to_numpy(), md.features.frame_s))
     if md.speaker_norm:  # each speaker's (corpus's) own statistics, as evaluate and score take them
         from ser_batch.speakers import normalise_rows
 
@@ -138,7 +142,12 @@ def baseline(model_dir: Path, corpus: str, dirs: list[str]) -> dict[str, Any] | 
 
 
 def _key(dirs: list[str], settings: TrainSettings, split: splits.Split) -> str:
-    blob = json.dumps({"dirs": dirs, "settings": settings.to_dict(), "split": split.to_dict()}, sort_keys=True)
+    """A fit's cache key: its folders and what is in them (the manifests' fingerprints of their shards, whose names
+    change with the settings, paths and label tables that made them), its settings and its split."""
+    from ser_batch.shards import read_manifest
+
+    made = [read_manifest(Path(d)).get("inputs_fingerprint") for d in dirs]
+    blob = json.dumps({"dirs": dirs, "made": made, "settings": settings.to_dict(), "split": split.to_dict()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -250,6 +259,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--no-label-mask", action="store_true", help="plain cross-entropy over all classes (for comparison)")
     ap.add_argument("--corpus-balance", choices=CORPUS_BALANCE, default="equal")
     ap.add_argument("--l2", type=float, default=1e-3, help="the linear model's L2 penalty (TrainSettings.l2)")
+    ap.add_argument("--frames", choices=("all", "inside"), default="all", help="the linear model's frames (TrainSettings.frames)")
     ap.add_argument("--workers", type=int, default=0, help="fits in parallel on a local Dask cluster; 0 (default): one after another here")
     ap.add_argument("--scheduler", default=None, help="a running Dask scheduler (tcp://HOST:PORT) for the fits")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "corpora.json", help="JSON of every figure; the Markdown goes beside it (.md)")
@@ -260,7 +270,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     dirs = [os.path.abspath(d) for d in args.features]
     settings = TrainSettings(
         model=args.model, epochs=args.epochs, patience=args.patience, label_smoothing=args.label_smoothing, batch_size=args.batch_size,
-        seed=args.seed, speaker_norm=args.speaker_norm, norm_by=args.norm_by, norm_prior_s=args.norm_prior_s, label_mask=not args.no_label_mask, corpus_balance=args.corpus_balance, l2=args.l2,
+        seed=args.seed, speaker_norm=args.speaker_norm, norm_by=args.norm_by, norm_prior_s=args.norm_prior_s, label_mask=not args.no_label_mask, corpus_balance=args.corpus_balance, l2=args.l2, frames=args.frames,
     )  # fmt: skip
     data = load_meta(dirs)
     speakers = sorted(data.meta["speaker"].unique().tolist())

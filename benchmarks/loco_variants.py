@@ -30,6 +30,8 @@ ensemble: each fitted alone, their recording posteriors averaged.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -50,7 +52,10 @@ DEFAULTS = {"norm": "corpus", "frames": "all", "C": "0.01", "balance": "equal", 
 
 def window_stats(dirs: list[Path], cache: Path) -> dict[str, object]:
     """Per window: mean and mean square over all frames and over the frames inside the recording, and the rows'
-    meta. Cached in ``cache`` (.npz + .parquet)."""
+    meta. Cached in ``cache`` (.npz + .parquet), named by what the folders hold (their manifests' shard fingerprints):
+    shards made again, with other labels or settings, are read again."""
+    made = json.dumps([shards.read_manifest(d).get("inputs_fingerprint") for d in dirs])
+    cache = cache.with_name(f"{cache.name}-{hashlib.sha256(made.encode()).hexdigest()[:12]}")
     if cache.with_suffix(".npz").exists():
         z = np.load(cache.with_suffix(".npz"))
         return {**{k: z[k] for k in z.files}, "meta": pd.read_parquet(cache.with_suffix(".parquet"))}

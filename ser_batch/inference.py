@@ -102,12 +102,15 @@ def _finite(y: np.ndarray) -> np.ndarray:
 
 def classify(md: Any, pf: PieceFrames, norm: Norm | None, batch: int) -> np.ndarray:
     """Probabilities (windows, classes) of a piece's speech windows, NaN for its silent ones; the features are
-    standardised with the speaker's ``norm`` for a speaker-normalised model."""
+    standardised with the speaker's ``norm`` for a speaker-normalised model. A model that reads the frames
+    ``inside`` the recording gets those past its end as NaN (``windows.past_end``), as training does."""
     _need_norm(md, norm)
     proba = np.full((len(pf.starts), len(md.classes)), np.nan, np.float32)
     rows = np.flatnonzero(pf.speech)
     for i in range(0, len(rows), batch):
         x = windows.cut(pf.frames, pf.first[i : i + batch], md.features.n_frames)
+        if md.frames == "inside":
+            windows.past_end(x, pf.end - pf.first[i : i + batch])
         if norm is not None:
             x = (x - norm[0]) / norm[1]
         proba[rows[i : i + batch]] = md.predict_proba(x)

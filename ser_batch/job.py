@@ -43,6 +43,7 @@ class TrainSpec:
     patience: int = 5
     label_smoothing: float = 0.0
     l2: float = 1e-3  # the linear model's L2 penalty (TrainSettings)
+    frames: str = "all"  # all | inside: the linear model's means without the frames past a recording's end (TrainSettings)
     mixup: float = 0.0
     specaugment: bool = False
     speaker_norm: bool = False
@@ -121,7 +122,7 @@ def run_job(
         model=tr.model, epochs=tr.epochs, batch_size=tr.batch_size, learning_rate=tr.learning_rate,
         n_val_speakers=tr.val_speakers, seed=tr.seed, patience=tr.patience, label_smoothing=tr.label_smoothing,
         mixup=tr.mixup, specaugment=tr.specaugment, speaker_norm=tr.speaker_norm, norm_by=tr.norm_by, norm_prior_s=tr.norm_prior_s, label_mask=tr.label_mask,
-        corpus_balance=tr.corpus_balance, calibration=tr.calibration, temperature=tr.temperature, l2=tr.l2,
+        corpus_balance=tr.corpus_balance, calibration=tr.calibration, temperature=tr.temperature, l2=tr.l2, frames=tr.frames,
     )  # fmt: skip
     return train(
         outs, str(root / tr.out), protocol=tr.protocol, fold=tr.fold, settings=settings, scheduler=scheduler, workers=workers,

@@ -51,7 +51,9 @@ class Scaler:
     prior: np.ndarray | None = None
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mean) / self.scale).astype(np.float32, copy=False)
+        """Standardised ``x``; frames left out (NaN, ``windows.past_end``) become exactly 0, which a model reading
+        ``inside`` frames masks (``models._linear``)."""
+        return np.nan_to_num((x - self.mean) / self.scale, nan=0.0).astype(np.float32, copy=False)
 
     def to_dict(self) -> dict[str, Any]:
         d = {"shape": list(self.mean.shape), "mean": self.mean.ravel().tolist(), "scale": self.scale.ravel().tolist()}
@@ -98,6 +100,12 @@ class ModelDir:
     def speaker_norm(self) -> bool:
         """Whether features must be z-scored per speaker (with that speaker's own statistics) before the scaler."""
         return self.config["model"].get("speaker_norm") is True
+
+    @property
+    def frames(self) -> str:
+        """Which of a window's frames the model reads (``windows.FRAMES``): ``inside`` leaves those past the
+        recording's end out."""
+        return str(self.config["model"].get("frames", "all"))
 
     @property
     def norm_by(self) -> str:
@@ -266,6 +274,8 @@ def _validate_config(config: dict[str, Any], where: Path) -> None:
             raise ModelDirError(f"{where}: feature setting {f.name!r} has the wrong type ({value!r})")
     if not isinstance(config["model"].get("speaker_norm", False), bool):
         raise ModelDirError(f"{where}: model setting speaker_norm must be true or false")
+    if config["model"].get("frames", "all") not in ("all", "inside"):
+        raise ModelDirError(f"{where}: model setting frames must be 'all' or 'inside'")
     if config["model"].get("norm_by", "speaker") not in ("speaker", "corpus"):
         raise ModelDirError(f"{where}: model setting norm_by must be 'speaker' or 'corpus'")
     if not 0.05 <= float(config["temperature"]) <= 20:

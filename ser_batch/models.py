@@ -8,6 +8,7 @@
   then attention, mean and max pooling over time and a small classifier.
 - ``linear``: a logistic regression (L2) over each coefficient's mean and mean square across the window's frames:
   the linear probe of ``benchmarks/probe.py`` inside the product, for features that must carry across corpora.
+  With ``frames="inside"`` the means leave out the frames past a recording's end (a built-in ``Masking`` layer).
 
 Only built-in layers are used, so saved models load in Keras safe mode without custom objects. Every random
 initialiser and dropout layer gets its seed from ``build``'s ``seed``: Keras draws unseeded ones from Python's global
@@ -42,19 +43,22 @@ class Seeds:
         return keras.initializers.GlorotUniform(seed=self())
 
 
-def build(name: str, n_frames: int, n_coeffs: int, n_classes: int, learning_rate: float = 1e-3, label_smoothing: float = 0.0, seed: int = 0, loss: Callable | None = None, l2: float = 1e-3):  # type: ignore[no-untyped-def]
+def build(name: str, n_frames: int, n_coeffs: int, n_classes: int, learning_rate: float = 1e-3, label_smoothing: float = 0.0, seed: int = 0, loss: Callable | None = None, l2: float = 1e-3, frames: str = "all"):  # type: ignore[no-untyped-def]
     """Build and compile the named model; ``seed`` fixes its initial weights and dropout masks.
 
     ``loss``: a training-time loss in place of categorical cross-entropy (``objective.masked_crossentropy``, which then
     does its own label smoothing). The model is the same softmax either way, and model dirs save it uncompiled, so a
     saved model never needs the loss to load. ``l2``: the ``linear`` model's L2 penalty on its weights (others have
-    none).
+    none). ``frames`` ``inside`` (``linear`` only): frames that are exactly 0 after standardisation, the ones past a
+    recording's end (``windows.past_end``, ``Scaler.transform``), are masked out of the window's moments.
     """
     import keras
 
-    builders: dict[str, Callable[[int, int, int, Seeds], keras.Model]] = {"seed": _seed, "frames": _frames, "attn": _attn, "pool": _pool, "linear": functools.partial(_linear, l2=l2)}
+    builders: dict[str, Callable[[int, int, int, Seeds], keras.Model]] = {"seed": _seed, "frames": _frames, "attn": _attn, "pool": _pool, "linear": functools.partial(_linear, l2=l2, masked=frames == "inside")}
     if name not in builders:
         raise ConfigError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+    if frames != "all" and name != "linear":
+        raise ConfigError(f"frames {frames!r} needs the linear model, which pools each window's frames by their mean; {name!r} reads them all")
     model = builders[name](n_frames, n_coeffs, n_classes, Seeds(seed))
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
@@ -154,12 +158,13 @@ def _pool(n_frames: int, n_coeffs: int, n_classes: int, s: Seeds):  # type: igno
     return keras.Model(inp, _classifier(_attention_pool(x, s), n_classes, s), name="pool")
 
 
-def _linear(n_frames: int, n_coeffs: int, n_classes: int, s: Seeds, l2: float = 1e-3):  # type: ignore[no-untyped-def]
+def _linear(n_frames: int, n_coeffs: int, n_classes: int, s: Seeds, l2: float = 1e-3, masked: bool = False):  # type: ignore[no-untyped-def]
     import keras
     from keras import layers
 
     inp = keras.Input((n_frames, n_coeffs), name="features")
-    stats = layers.Concatenate()([layers.GlobalAveragePooling1D()(inp), layers.GlobalAveragePooling1D()(layers.Multiply()([inp, inp]))])
+    x = layers.Masking(0.0)(inp) if masked else inp  # all-zero frames (past the recording's end) left out of the means
+    stats = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalAveragePooling1D()(layers.Multiply()([x, x]))])
     x = layers.Dropout(0.2, seed=s())(layers.BatchNormalization()(stats))
     out = layers.Dense(n_classes, activation="softmax", kernel_initializer=s.kernel(), kernel_regularizer=keras.regularizers.L2(l2))(x)
     return keras.Model(inp, out, name="linear")

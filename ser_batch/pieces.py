@@ -52,6 +52,7 @@ class PieceFrames:
     first: np.ndarray  # (speech windows,) frame index in ``frames`` of each speech window's start
     frames: np.ndarray  # (n_frames, coeffs) float32; NaN in blocks no speech window reads
     moments: np.ndarray  # (3, coeffs): this piece's part of its speaker's statistics (its own speech blocks)
+    end: int = 2**62  # index in ``frames`` of the first frame past the recording's end (its zero padding)
 
 
 def tail_s(duration_s: float, last_start_s: float, window_s: float) -> float:
@@ -94,4 +95,4 @@ def piece_frames(fs: FeatureSettings, read: Reader, piece: Piece, hop_s: float, 
     starts = piece.first_start_s + hop_s * np.arange(n_windows)
     inside = origin + f * np.arange(len(g.energy_db)) < piece.duration_s - 1e-9  # not the padding past the end
     stats = np.repeat(own & g.speech_blocks & ~g.quiet_blocks, per_block) & inside
-    return PieceFrames(starts, speech, idx[speech], frames, features.speech_moments(frames, stats))
+    return PieceFrames(starts, speech, idx[speech], frames, features.speech_moments(frames, stats), int(inside.sum()))

@@ -16,6 +16,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+import dataclasses
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +33,7 @@ from ser_batch.modeldir import Scaler
 from ser_batch.objective import CORPUS_BALANCE, encode_targets, label_masks, masked_crossentropy, row_weights
 from ser_batch.trainset import Data, GroupNorms, alone_norm, fit_scaler, gather, iter_rows, load_meta, speaker_norm
 from ser_batch.shards import write_json_atomic
+from ser_batch.windows import FRAMES
 
 CALIBRATION = ("none", "val", "cv")
 NORM_BY = ("speaker", "corpus")
@@ -53,6 +55,7 @@ class TrainSettings:
     memory_limit_mb: int = 4096  # training rows above this are streamed from Parquet instead of loaded
     label_smoothing: float = 0.0
     l2: float = 1e-3  # the linear model's L2 penalty on its weights (models.build)
+    frames: str = "all"  # all | inside: the linear model's means leave out the frames past a recording's end (windows.FRAMES)
     mixup: float = 0.0  # Beta(a, a) mixing of training pairs; 0 is off
     specaugment: bool = False  # random time and coefficient masks on training batches
     time_mask: int = 20  # frames, at most, per mask
@@ -72,6 +75,10 @@ class TrainSettings:
             raise ConfigError(f"norm_by must be one of {', '.join(NORM_BY)}, got {self.norm_by!r}")
         if not 0 <= self.norm_prior_s <= 3600:
             raise ConfigError(f"norm_prior_s must be between 0 and 3600 seconds of speech, got {self.norm_prior_s}")
+        if self.frames not in FRAMES:
+            raise ConfigError(f"frames must be one of {', '.join(FRAMES)}, got {self.frames!r}")
+        if self.frames != "all" and self.model != "linear":
+            raise ConfigError(f"frames {self.frames!r} needs model 'linear' (its means are what leave padding out), got {self.model!r}")
         if not 0 <= self.l2 <= 10:
             raise ConfigError(f"l2 must be between 0 and 10, got {self.l2}")
         if self.calibration not in CALIBRATION:
@@ -117,7 +124,9 @@ def fit(
 
     keras.utils.set_random_seed(settings.seed)
     tf.config.experimental.enable_op_determinism()  # multi-threaded reductions in a fixed order: a rerun is the same model
-    data = load_meta(feature_dirs)
+    data = dataclasses.replace(load_meta(feature_dirs), frames=settings.frames)
+    if settings.frames != "all" and not data.features.grid:
+        raise ConfigError(f"frames {settings.frames!r} needs a frame-grid feature set (whisper_base), not {data.features.name!r}")
     m = splits.masks(data.meta, split)
     splits.check(data.meta, m, split.protocol)
     labels = data.meta["label"].to_numpy()
@@ -156,7 +165,7 @@ def fit(
         val = (scaler.transform(gather(data, m["val"], norm)), targets[m["val"]], val_w)
 
     loss = masked_crossentropy(settings.label_smoothing) if settings.label_mask else None
-    model = models.build(settings.model, fs.n_frames, fs.n_coeffs, n_classes, settings.learning_rate, settings.label_smoothing, settings.seed, loss=loss, l2=settings.l2)
+    model = models.build(settings.model, fs.n_frames, fs.n_coeffs, n_classes, settings.learning_rate, settings.label_smoothing, settings.seed, loss=loss, l2=settings.l2, frames=settings.frames)
     monitor = "val_loss" if val is not None else "loss"
     with tempfile.TemporaryDirectory() as tmp:
         best = os.path.join(tmp, "best.weights.h5")

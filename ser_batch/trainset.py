@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from ser_batch import features, shards
+from ser_batch import features, shards, windows
 from ser_batch import speakers as spk
 from ser_batch.errors import ConfigError
 from ser_batch.features import FeatureSettings
@@ -28,6 +28,7 @@ class Data:
     features: FeatureSettings
     augment: dict[str, Any] | None
     fingerprints: dict[str, str]
+    frames: str = "all"  # windows.FRAMES: "inside" reads each row's frames past its recording's end as NaN
 
 
 def load_meta(feature_dirs: Sequence[str | os.PathLike[str]]) -> Data:
@@ -42,7 +43,7 @@ def load_meta(feature_dirs: Sequence[str | os.PathLike[str]]) -> Data:
             raise ConfigError(f"{d} was extracted with other feature settings than {feature_dirs[0]}; extract both alike")
         fs, aug = this, aug or man["settings"]["augment"]
         fps[str(d)] = man.get("inputs_fingerprint", "?")
-        m = shards.read_rows(Path(d), ["recording_id", "corpus", "speaker", "label", "augmentation"])
+        m = shards.read_rows(Path(d), ["recording_id", "corpus", "speaker", "label", "augmentation", "pad_s"])
         m["source"] = i
         metas.append(m)
     meta = pd.concat(metas, ignore_index=True)
@@ -70,6 +71,8 @@ def iter_rows(data: Data, mask: np.ndarray, batch_rows: int = 4096, norm: GroupN
             if sel.any():
                 idx = np.flatnonzero(sel) + offset
                 xs = x[sel]
+                if data.frames == "inside":
+                    windows.past_end(xs, windows.frames_inside(data.features.duration_s, data.meta["pad_s"].to_numpy()[idx], data.features.frame_s))
                 if norm is not None:
                     g = norm.codes[idx]
                     xs = ((xs - norm.mean[g][:, None, :]) / norm.std[g][:, None, :]).astype(np.float32)
@@ -129,12 +132,20 @@ def alone_norm(data: Data, rows: np.ndarray, norm: GroupNorms) -> GroupNorms:
 
 
 def fit_scaler(data: Data, mask: np.ndarray, norm: GroupNorms | None = None) -> Scaler:
-    """Per-(frame, coeff) standardisation from training rows, streamed."""
-    from sklearn.preprocessing import StandardScaler
-
-    sc = StandardScaler()
+    """Per-(frame, coeff) standardisation from training rows, streamed; frames left out (NaN: ``data.frames``
+    ``inside``) count for nothing. (scikit-learn's ``partial_fit`` keeps a NaN mean, or drops to scale 1, where a
+    batch holds a position only as NaN.)"""
+    n = np.zeros(data.features.shape, np.float64)
+    total = np.zeros(data.features.shape, np.float64)
+    squares = np.zeros(data.features.shape, np.float64)
     for x, _ in iter_rows(data, mask, norm=norm):
-        sc.partial_fit(x.reshape(len(x), -1))
-    scale = np.where(sc.scale_ > 1e-8, sc.scale_, 1.0)
+        ok = np.isfinite(x)
+        z = np.where(ok, x, 0.0).astype(np.float64)
+        n += ok.sum(axis=0)
+        total += z.sum(axis=0)
+        squares += (z * z).sum(axis=0)
+    mean = total / np.maximum(n, 1)
+    std = np.sqrt(np.maximum(squares / np.maximum(n, 1) - mean * mean, 0.0))
+    scale = np.where(std > 1e-8, std, 1.0)
     prior = None if norm is None else norm.prior
-    return Scaler(sc.mean_.reshape(data.features.shape).astype(np.float32), scale.reshape(data.features.shape).astype(np.float32), prior)
+    return Scaler(mean.astype(np.float32), scale.astype(np.float32), prior)

@@ -70,3 +70,23 @@ def cut(frames: np.ndarray, first: np.ndarray, window_frames: int) -> np.ndarray
     if len(first) == 0:
         return np.zeros((0, window_frames, frames.shape[-1]), frames.dtype)
     return frames[np.asarray(first)[:, None] + np.arange(window_frames)]
+
+
+FRAMES = ("all", "inside")
+"""Which of a window's frames a model reads: ``all`` (the zero padding past a recording's end too) or ``inside``
+(only the frames that start before the recording's end; the others are NaN, `past_end`)."""
+
+
+def frames_inside(window_s: float, pad_s: np.ndarray, frame_s: float) -> np.ndarray:
+    """How many leading frames of each window start before its recording's end, from the window's zero padding past
+    that end (``pad_s``, as extract records it): at least 1. A frame at ``start + k * frame_s`` is inside when it
+    starts before the end, the definition ``pieces.piece_frames`` uses for a speaker's statistics."""
+    n = np.ceil((window_s - np.asarray(pad_s, np.float64)) / frame_s - 1e-4).astype(np.int64)  # pad_s is float32
+    return np.clip(n, 1, round(window_s / frame_s))
+
+
+def past_end(x: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Windows (n, frames, coeffs) with each window's frames from ``inside[i]`` on set to NaN, in place: the frames
+    past its recording's end, which a model reading ``inside`` frames leaves out. Returns ``x``."""
+    x[np.arange(x.shape[1])[None, :] >= np.asarray(inside)[:, None]] = np.nan
+    return x
