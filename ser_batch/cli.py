@@ -213,7 +213,6 @@ def train(
     mixup: Annotated[float, typer.Option(default_factory=_train_setting("mixup"), show_default=DEFAULT_MODELS, help="Mixup Beta(a, a) on training pairs; 0 is off (0.2 is typical).")],
     label_smoothing: Annotated[float, typer.Option(default_factory=_train_setting("label_smoothing"), show_default=DEFAULT_MODELS, help="Label smoothing of the training targets (0.1 is typical).")],
     l2: Annotated[float, typer.Option("--l2", default_factory=_train_setting("l2"), show_default=DEFAULT_MODELS, help="The linear model's L2 penalty on its weights (larger: simpler, steadier across corpora).")],
-    frames: Annotated[str, typer.Option(default_factory=_train_setting("frames"), show_default=DEFAULT_MODELS, help="all, or inside: the linear model's means leave out the frames past a recording's end (a 1 s word in a 3 s window is two thirds padding).")],
     speaker_norm: Annotated[bool, typer.Option("--speaker-norm/--no-speaker-norm", default_factory=_train_setting("speaker_norm"), show_default=DEFAULT_MODELS, help="Z-score each speaker's features with that speaker's own recordings (score then needs --speakers).")],
     norm_by: Annotated[str, typer.Option(default_factory=_train_setting("norm_by"), show_default=DEFAULT_MODELS, help="With --speaker-norm: 'speaker', or 'corpus' (each corpus z-scored with its own statistics; score takes the job's).")],
     norm_prior_s: Annotated[float, typer.Option(default_factory=_train_setting("norm_prior_s"), show_default=DEFAULT_MODELS, help="With --speaker-norm: seconds of speech the training groups' typical statistics count for in every group's, so that a lone recording is judged (0: off).")],
@@ -222,6 +221,7 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory (holdout, seed-random) or report folder (cv).")] = Path("models/my-model"),
     protocol: Annotated[str, typer.Option(help="holdout: one speaker fold is the test set; cv: every fold once (mean ± sd); all: every speaker trains but a few validation speakers (no figures; the shipped model once cv has chosen); seed-random: the origin's LEAKY row split, for comparison only.")] = "holdout",
     fold: Annotated[int, typer.Option(help="Test fold for holdout (1-6; RAVDESS uses the EmoBox actor folds).")] = 1,
+    frames: Annotated[Optional[str], typer.Option(show_default=False, help="all, or inside: the linear model's means leave out the frames past a recording's end (a 1 s word in a 3 s window is two thirds padding). Default: the default model's for --model linear, all for the others.")] = None,
     scheduler: Scheduler = None,
     workers: Workers = None,
     quiet: Quiet = False,
@@ -239,7 +239,7 @@ def train(
         model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, n_val_speakers=val_speakers,
         seed=seed, patience=patience, specaugment=specaugment, mixup=mixup, label_smoothing=label_smoothing,
         speaker_norm=speaker_norm, norm_by=norm_by, norm_prior_s=norm_prior_s, label_mask=label_mask,
-        corpus_balance=corpus_balance, l2=l2, frames=frames,
+        corpus_balance=corpus_balance, l2=l2, frames=frames if frames is not None else _train_setting("frames")() if model == "linear" else "all",
     )  # fmt: skip
     try:
         result = run(feature_dirs, out, protocol=protocol, fold=fold, settings=settings, scheduler=scheduler, workers=workers, echo=_echo(quiet))
