@@ -239,7 +239,7 @@ def train(
         model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, n_val_speakers=val_speakers,
         seed=seed, patience=patience, specaugment=specaugment, mixup=mixup, label_smoothing=label_smoothing,
         speaker_norm=speaker_norm, norm_by=norm_by, norm_prior_s=norm_prior_s, label_mask=label_mask,
-        corpus_balance=corpus_balance, l2=l2, frames=frames if frames is not None else _train_setting("frames")() if model == "linear" else "all",
+        corpus_balance=corpus_balance, l2=l2, frames=frames or (_train_setting("frames")() if model == "linear" else "all"),
     )  # fmt: skip
     try:
         result = run(feature_dirs, out, protocol=protocol, fold=fold, settings=settings, scheduler=scheduler, workers=workers, echo=_echo(quiet))

@@ -53,7 +53,8 @@ class Scaler:
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Standardised ``x``; frames left out (NaN, ``windows.past_end``) become exactly 0, which a model reading
         ``inside`` frames masks (``models._linear``)."""
-        return np.nan_to_num((x - self.mean) / self.scale, nan=0.0).astype(np.float32, copy=False)
+        z = ((x - self.mean) / self.scale).astype(np.float32, copy=False)
+        return np.nan_to_num(z, copy=False, nan=0.0)  # in place: no second array on the scoring path
 
     def to_dict(self) -> dict[str, Any]:
         d = {"shape": list(self.mean.shape), "mean": self.mean.ravel().tolist(), "scale": self.scale.ravel().tolist()}

@@ -52,7 +52,7 @@ class PieceFrames:
     first: np.ndarray  # (speech windows,) frame index in ``frames`` of each speech window's start
     frames: np.ndarray  # (n_frames, coeffs) float32; NaN in blocks no speech window reads
     moments: np.ndarray  # (3, coeffs): this piece's part of its speaker's statistics (its own speech blocks)
-    end: int = 2**62  # index in ``frames`` of the first frame past the recording's end (its zero padding)
+    end: int  # index in ``frames`` of the first frame past the recording's end (its zero padding)
 
 
 def tail_s(duration_s: float, last_start_s: float, window_s: float) -> float:

@@ -11,6 +11,7 @@ statistics and score part already written, so a crash costs only the tasks in fl
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -136,11 +137,15 @@ def _stats_errors(path: Path) -> dict[tuple[int, int], str]:
     return {(r, c): e for r, c, e in zip(t["row"], t["chunk"], t["error"]) if e}
 
 
+_KEPT = tuple(f.name for f in dataclasses.fields(PieceFrames))  # every field, so a piece comes back whole
+
+
 def _save_frames(path: Path, frames: list[PieceFrames | None]) -> None:
+    """The statistics pass's pieces, for the scoring pass (each piece encoded once per job)."""
     arrays: dict[str, np.ndarray] = {}
     for i, pf in enumerate(frames):
         if pf is not None:
-            arrays.update({f"{k}_{i}": getattr(pf, k) for k in ("starts", "speech", "first", "frames", "moments")})
+            arrays.update({f"{k}_{i}": np.asarray(getattr(pf, k)) for k in _KEPT})
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".tmp-{path.stem}-{os.getpid()}.npz"
     np.savez(tmp, **arrays)
@@ -148,10 +153,12 @@ def _save_frames(path: Path, frames: list[PieceFrames | None]) -> None:
 
 
 def _load_frames(path: Path, n: int) -> list[PieceFrames | None]:
+    """The pieces `_save_frames` kept; None for a piece not kept whole (it is encoded again)."""
     if not path.is_file():
         return [None] * n
     with np.load(path, allow_pickle=False) as z:
-        return [PieceFrames(*(z[f"{k}_{i}"] for k in ("starts", "speech", "first", "frames", "moments"))) if f"starts_{i}" in z else None for i in range(n)]
+        whole = [all(f"{k}_{i}" in z for k in _KEPT) for i in range(n)]
+        return [PieceFrames(*(z[f"{k}_{i}"] for k in _KEPT)) if whole[i] else None for i in range(n)]
 
 
 SEGMENT_SCHEMA = pa.schema(

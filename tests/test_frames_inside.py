@@ -103,3 +103,20 @@ def test_a_model_dir_with_an_unknown_frames_setting_is_refused(tmp_path: Path) -
     (md.path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ModelDirError, match="frames must be"):
         modeldir.load(md.path)
+
+
+def test_the_pieces_kept_between_score_passes_keep_their_end(tmp_path: Path) -> None:
+    """A job-normalised model scores the pieces its statistics pass kept: they come back with every field, the
+    recording's end too, so the frames past it stay out in the scoring pass."""
+    from ser_batch.score import _load_frames, _save_frames
+
+    y = emotion_signal("05", 2, SR, 1.3, seed=3).astype(np.float32)
+    path = tmp_path / "clip.wav"
+    sf.write(path, y, SR)
+    pf = pieces.piece_frames(WS, file_reader(str(path), SR), pieces.plan_pieces(str(path), 1.3, 3.0, 0.5, 600.0)[0], 0.5, windows.SILENCE_DB)
+    assert pf.end < len(pf.frames)  # 1.3 s: most of the window is past the end
+    _save_frames(tmp_path / "kept.npz", [None, pf])
+    none, back = _load_frames(tmp_path / "kept.npz", 2)
+    assert none is None and back is not None and int(back.end) == pf.end
+    md = _linear_inside(tmp_path / "m")
+    np.testing.assert_array_equal(classify(md, back, None, 64), classify(md, pf, None, 64))
