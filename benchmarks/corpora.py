@@ -125,10 +125,7 @@ def baseline(model_dir: Path, corpus: str, dirs: list[str]) -> dict[str, Any] | 
         return None
     m = pd.concat(metas, ignore_index=True)
     x = np.concatenate(xs)
-    if md.frames == "inside":  # as evaluate and score read them
-        from ser_batch import windows
-
-        windows.past_end(x, windows.frames_inside(md.features.duration_s, m["pad_s"].to_numpy(), md.features.frame_s))
+    md.leave_out_padding(x, m["pad_s"].to_numpy())  # as evaluate and score read them
     if md.speaker_norm:  # each speaker's (corpus's) own statistics, as evaluate and score take them
         from ser_batch.speakers import normalise_rows
 

@@ -57,7 +57,7 @@ def main() -> None:
         metas.append(m[keep])
         xs.append(x[keep])
     meta = pd.concat(metas, ignore_index=True)
-    x = np.concatenate(xs)
+    x = md.leave_out_padding(np.concatenate(xs), meta["pad_s"].to_numpy())  # as training and score read them
     y = meta["label"].map({c: i for i, c in enumerate(md.classes)}).to_numpy()
     rng = np.random.default_rng(args.seed)
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ser_batch import modeldir, plots, shards, windows
+from ser_batch import modeldir, plots, shards
 from ser_batch.errors import ConfigError
 from ser_batch.features import FeatureSettings
 from ser_batch.measures import expected_calibration_error, metrics, per_recording
@@ -70,8 +70,7 @@ def evaluate(
             feats.append(x[keep.to_numpy()])
     meta = pd.concat(metas, ignore_index=True)
     x = np.concatenate(feats) if feats else np.zeros((0, *md.features.shape), np.float32)
-    if md.frames == "inside":  # the frames past each recording's end left out, as train and score do
-        windows.past_end(x, windows.frames_inside(md.features.duration_s, meta["pad_s"].to_numpy(), md.features.frame_s))
+    md.leave_out_padding(x, meta["pad_s"].to_numpy())
     if md.speaker_norm:  # each speaker's (corpus's) own statistics over all their recordings (no labels), as train and score do
         normalise_rows(x, meta, [str(d) for d in feature_dirs], md.features, md.norm_by, md.scaler.prior)
     shared_rows = meta["label"].isin(md.classes).to_numpy()

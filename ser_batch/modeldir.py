@@ -23,6 +23,7 @@ from ser_batch.features import FeatureSettings
 from ser_batch.labels import EMOTIONS
 from ser_batch.measures import apply_temperature
 from ser_batch.shards import write_json_atomic
+from ser_batch.windows import frames_inside, past_end
 
 FORMAT = "ser-batch-model"
 FORMAT_VERSION = 1
@@ -107,6 +108,14 @@ class ModelDir:
         """Which of a window's frames the model reads (``windows.FRAMES``): ``inside`` leaves those past the
         recording's end out."""
         return str(self.config["model"].get("frames", "all"))
+
+    def leave_out_padding(self, x: np.ndarray, pad_s: np.ndarray) -> np.ndarray:
+        """Shard windows (n, frames, coeffs) as this model reads them, in place: for a model reading the frames
+        ``inside``, each window's frames past its recording's end (from its ``pad_s``) are NaN, as in training and
+        ``score``. Returns ``x``."""
+        if self.frames == "inside":
+            past_end(x, frames_inside(self.features.duration_s, np.asarray(pad_s), self.features.frame_s))
+        return x
 
     @property
     def norm_by(self) -> str:
